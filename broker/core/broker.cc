@@ -1,0 +1,293 @@
+#include "broker/core/broker.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <random>
+
+#include "broker/core/connection.h"
+
+namespace meshmq::core {
+
+Broker::Broker(const MqttOptions& options, Executor& executor, RetainedStore& retained)
+    : options_(options), executor_(executor), retained_(retained) {
+  for (std::size_t i = 0; i < executor.size(); ++i) {
+    auto w = std::make_unique<Worker>();
+    w->outbox.resize(executor.size());
+    workers_.push_back(std::move(w));
+  }
+}
+
+Broker::~Broker() = default;
+
+std::string Broker::assign_client_id() {
+  // MQTT-3.1.3-6: unique per server. A random prefix keeps ids unique across restarts and nodes.
+  static const std::uint64_t prefix = std::random_device{}() ^ (std::uint64_t{std::random_device{}()} << 32);
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "meshmq-%016llx-%llu", static_cast<unsigned long long>(prefix),
+                static_cast<unsigned long long>(assigned_ids_.fetch_add(1) + 1));
+  return buf;
+}
+
+// --- sessions ---
+
+void Broker::connect(std::shared_ptr<Connection> conn, const std::string& client_id,
+                     bool clean_session) {
+  SessionPtr existing;
+  SessionPtr created;
+  {
+    std::lock_guard lock(registry_mu_);
+    auto it = registry_.find(client_id);
+    if (it == registry_.end()) {
+      created = std::make_shared<Session>(client_id, !clean_session, conn->worker(), options_);
+      registry_.emplace(client_id, created);
+    } else {
+      existing = it->second;
+    }
+  }
+  if (created) {
+    conn->finish_connect(std::move(created), false);
+    return;
+  }
+  // The session belongs to another connection or lies offline on some worker: only its owner may
+  // touch it, so the takeover runs there.
+  executor_.post(existing->owner(), [this, existing, conn = std::move(conn), clean_session] {
+    takeover(existing, conn, clean_session);
+  });
+}
+
+void Broker::takeover(SessionPtr existing, std::shared_ptr<Connection> conn, bool clean_session) {
+  const std::size_t here = executor_.current();
+  if (existing->owner() != here) {
+    // It moved while this request was in flight; follow it.
+    executor_.post(existing->owner(), [this, existing, conn, clean_session] {
+      takeover(existing, conn, clean_session);
+    });
+    return;
+  }
+  if (existing->discarded()) {
+    // Another connection ended or replaced it meanwhile: start over from the registry.
+    executor_.post(conn->worker(), [this, conn, clean_session] {
+      if (!conn->closed()) connect(conn, conn->client_id(), clean_session);
+    });
+    return;
+  }
+  if (Connection* old = existing->connection()) {
+    // MQTT-3.1.4-2: the existing connection is closed; it did not DISCONNECT, so its will goes out.
+    old->close("session taken over by a new connection from " + conn->peer());
+  }
+  if (existing->discarded()) {  // the old connection had a clean session: it just ended
+    executor_.post(conn->worker(), [this, conn, clean_session] {
+      if (!conn->closed()) connect(conn, conn->client_id(), clean_session);
+    });
+    return;
+  }
+  workers_[here]->offline.erase(existing);
+  const std::size_t target = conn->worker();
+  if (clean_session || !existing->persistent()) {
+    // MQTT-3.1.2-6: clean session 1 discards the previous session.
+    auto fresh =
+        std::make_shared<Session>(existing->client_id(), !clean_session, target, options_);
+    {
+      std::lock_guard lock(registry_mu_);
+      registry_[existing->client_id()] = fresh;
+    }
+    existing->mark_discarded();
+    discard(existing);
+    executor_.post(target, [conn, fresh] { conn->finish_connect(fresh, false); });
+    return;
+  }
+  existing->set_owner(target);
+  executor_.post(target, [conn, existing] { conn->finish_connect(existing, true); });
+}
+
+void Broker::connection_closed(Connection& conn, const SessionPtr& session) {
+  const std::size_t here = executor_.current();
+  if (session->connection() == &conn || session->connection() == nullptr) {
+    session->detach(Clock::now());
+  }
+  if (!session->persistent()) {
+    {
+      std::lock_guard lock(registry_mu_);
+      auto it = registry_.find(session->client_id());
+      if (it != registry_.end() && it->second == session) registry_.erase(it);
+    }
+    discard(session);
+    return;
+  }
+  workers_[here]->offline.insert(session);
+}
+
+void Broker::discard(const SessionPtr& session) {
+  session->mark_discarded();
+  std::vector<RouteChange> changes;
+  for (auto& [filter, qos] : session->subscriptions()) changes.push_back({filter, qos, false});
+  session->subscriptions().clear();
+  if (!changes.empty()) update_routes(session, std::move(changes), nullptr);
+}
+
+void Broker::tick(std::size_t worker, Clock::time_point now) {
+  Worker& w = *workers_[worker];
+  std::vector<SessionPtr> expired;
+  for (const SessionPtr& s : w.offline) {
+    if (s->connection() == nullptr && s->expires_at() <= now) expired.push_back(s);
+  }
+  for (const SessionPtr& s : expired) {
+    w.offline.erase(s);
+    {
+      std::lock_guard lock(registry_mu_);
+      auto it = registry_.find(s->client_id());
+      if (it != registry_.end() && it->second == s) registry_.erase(it);
+    }
+    spdlog::info("session {} expired after {} s offline", s->client_id(), options_.session_expiry_s);
+    discard(s);
+  }
+  if (worker == 0) retained_.purge_expired(now);
+}
+
+// --- subscriptions ---
+
+void Broker::update_routes(const SessionPtr& session, std::vector<RouteChange> changes,
+                           std::function<void()> done) {
+  for (const RouteChange& c : changes) subscription_count_ += c.add ? 1 : -1;
+  struct Pending {
+    std::vector<RouteChange> changes;
+    std::atomic<std::size_t> remaining;
+    std::function<void()> done;
+    std::size_t origin;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->changes = std::move(changes);
+  pending->remaining = workers_.size();
+  pending->done = std::move(done);
+  pending->origin = executor_.current();
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    executor_.post(i, [this, i, session, pending] {
+      Trie& trie = workers_[i]->trie;
+      for (const RouteChange& c : pending->changes) {
+        if (c.add) {
+          trie.insert(c.filter, session, c.qos);
+        } else {
+          trie.erase(c.filter, session);
+        }
+      }
+      if (pending->remaining.fetch_sub(1) == 1 && pending->done) {
+        executor_.post(pending->origin, std::move(pending->done));
+      }
+    });
+  }
+}
+
+void Broker::subscribe(std::shared_ptr<Connection> conn, codec::Subscribe packet) {
+  const SessionPtr& session = conn->session();
+  codec::Suback suback{packet.packet_id, {}};
+  std::vector<RouteChange> changes;
+  for (codec::SubscribeTopic& t : packet.topics) {
+    suback.return_codes.push_back(static_cast<std::uint8_t>(t.qos));
+    auto [it, added] = session->subscriptions().insert_or_assign(t.filter, t.qos);
+    if (!added) subscription_count_ -= 1;  // a replacement, not a new subscription
+    changes.push_back({std::move(t.filter), t.qos, true});
+  }
+  auto granted = std::make_shared<std::vector<RouteChange>>(changes);
+  update_routes(session, std::move(changes), [this, conn, suback = std::move(suback), granted] {
+    if (conn->closed()) return;
+    conn->finish_subscribe(suback);
+    // MQTT-3.3.1-6, 3.8.4-3: retained messages follow the SUBACK, at min(message, granted) QoS.
+    const SessionPtr& session = conn->session();
+    WorkerCounters& c = counters(conn->worker());
+    for (const RouteChange& g : *granted) {
+      retained_.match(g.filter, [&](const MessagePtr& m) {
+        session->deliver(m, min_qos(m->qos, g.qos), true, c);
+      });
+    }
+  });
+}
+
+void Broker::unsubscribe(std::shared_ptr<Connection> conn, codec::Unsubscribe packet) {
+  const SessionPtr& session = conn->session();
+  std::vector<RouteChange> changes;
+  for (std::string& f : packet.filters) {
+    if (session->subscriptions().erase(f) != 0) changes.push_back({std::move(f), QoS{}, false});
+  }
+  const std::uint16_t id = packet.packet_id;
+  // MQTT-3.10.4-5: UNSUBACK even when nothing matched.
+  update_routes(session, std::move(changes), [conn, id] { conn->finish_unsubscribe(id); });
+}
+
+// --- publish ---
+
+void Broker::publish(MessagePtr message) {
+  const std::size_t here = executor_.current();
+  Worker& w = *workers_[here];
+  if (message->retain && !retained_.set(message)) {
+    w.counters.dropped_retained_limit.add();
+    spdlog::warn("retained message on {} dropped: mqtt.retained_max_count ({}) reached",
+                 message->topic, options_.retained_max_count);
+  }
+  w.matches.clear();
+  w.trie.match(message->topic,
+               [&](const SessionPtr& s, QoS q) { w.matches.push_back(Match{&s, q}); });
+  if (w.matches.size() > 1) {
+    // MQTT-3.3.5-1: overlapping subscriptions of one client give one copy at the highest QoS.
+    std::sort(w.matches.begin(), w.matches.end(),
+              [](const Match& a, const Match& b) { return a.session->get() < b.session->get(); });
+    std::size_t out = 0;
+    for (std::size_t i = 0; i < w.matches.size(); ++i) {
+      if (out > 0 && w.matches[out - 1].session->get() == w.matches[i].session->get()) {
+        w.matches[out - 1].qos = std::max(w.matches[out - 1].qos, w.matches[i].qos);
+      } else {
+        w.matches[out++] = w.matches[i];
+      }
+    }
+    w.matches.resize(out);
+  }
+  for (const Match& m : w.matches) {
+    const QoS qos = min_qos(message->qos, m.qos);
+    const SessionPtr& s = *m.session;
+    if (s->owner() == here) {
+      s->deliver(message, qos, false, w.counters);
+    } else {
+      deliver(here, Delivery{s, message, qos});
+    }
+  }
+}
+
+void Broker::deliver(std::size_t here, Delivery&& d) {
+  Worker& w = *workers_[here];
+  const std::size_t owner = d.session->owner();
+  if (owner == here) {
+    d.session->deliver(d.message, d.qos, false, w.counters);
+    return;
+  }
+  w.outbox[owner].push_back(std::move(d));
+  if (!w.outbox_scheduled) {
+    w.outbox_scheduled = true;
+    executor_.post(here, [this, here] { flush_outbox(here); });
+  }
+}
+
+void Broker::flush_outbox(std::size_t here) {
+  Worker& w = *workers_[here];
+  w.outbox_scheduled = false;
+  for (std::size_t target = 0; target < w.outbox.size(); ++target) {
+    if (w.outbox[target].empty()) continue;
+    executor_.post(target, [this, target, batch = std::move(w.outbox[target])]() mutable {
+      for (Delivery& d : batch) deliver(target, std::move(d));
+    });
+    w.outbox[target] = {};
+  }
+}
+
+BrokerStats Broker::stats() {
+  BrokerStats s;
+  {
+    std::lock_guard lock(registry_mu_);
+    s.sessions = registry_.size();
+  }
+  s.subscriptions = static_cast<std::size_t>(std::max<std::int64_t>(0, subscription_count_.load()));
+  s.retained = retained_.size();
+  return s;
+}
+
+}  // namespace meshmq::core

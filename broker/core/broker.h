@@ -1,0 +1,109 @@
+// Routing and session management for one node.
+//
+// Each worker keeps a replica of the subscription trie, so matching a publish reads only
+// thread-local memory. A (un)subscribe is applied to every replica by posting to each worker; the
+// SUBACK is sent only after all replicas have it, so a publish that arrives anywhere after the
+// SUBACK reaches the new subscriber. Deliveries to sessions owned by other workers are batched per
+// target worker and posted once per event-loop pass. Sessions are found by client id in a registry
+// under a mutex that only CONNECT, session end and expiry take.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "broker/codec/packet.h"
+#include "broker/core/counters.h"
+#include "broker/core/executor.h"
+#include "broker/core/message.h"
+#include "broker/core/options.h"
+#include "broker/core/retained_store.h"
+#include "broker/core/session.h"
+#include "broker/topic/subscription_trie.h"
+
+namespace meshmq::core {
+
+class Connection;
+
+struct BrokerStats {
+  std::size_t sessions = 0;
+  std::size_t subscriptions = 0;  // (filter, session) pairs
+  std::size_t retained = 0;
+};
+
+class Broker {
+ public:
+  Broker(const MqttOptions& options, Executor& executor, RetainedStore& retained);
+  ~Broker();
+
+  const MqttOptions& options() const { return options_; }
+  WorkerCounters& counters(std::size_t worker) { return workers_[worker]->counters; }
+  std::size_t worker_count() const { return workers_.size(); }
+
+  std::string assign_client_id();
+
+  // Finds or creates the session for client_id (taking it over from another connection, on any
+  // worker) and answers with conn->finish_connect on conn's worker.
+  void connect(std::shared_ptr<Connection> conn, const std::string& client_id, bool clean_session);
+  // The connection is gone: a clean session ends, a persistent one waits offline until expiry.
+  void connection_closed(Connection& conn, const SessionPtr& session);
+
+  // Routes a message published on the calling worker.
+  void publish(MessagePtr message);
+
+  void subscribe(std::shared_ptr<Connection> conn, codec::Subscribe packet);
+  void unsubscribe(std::shared_ptr<Connection> conn, codec::Unsubscribe packet);
+
+  // Periodic housekeeping for one worker: session expiry (and retained expiry on worker 0).
+  void tick(std::size_t worker, Clock::time_point now);
+
+  BrokerStats stats();
+
+ private:
+  using Trie = topic::SubscriptionTrie<SessionPtr, QoS>;
+  struct Delivery {
+    SessionPtr session;
+    MessagePtr message;
+    QoS qos;
+  };
+  struct Match {
+    const SessionPtr* session;
+    QoS qos;
+  };
+  struct Worker {
+    Trie trie;
+    std::vector<Match> matches;                // scratch for publish()
+    std::vector<std::vector<Delivery>> outbox;  // per target worker
+    bool outbox_scheduled = false;
+    std::unordered_set<SessionPtr> offline;  // persistent sessions owned here with no connection
+    WorkerCounters counters;
+  };
+  struct RouteChange {
+    std::string filter;
+    QoS qos;
+    bool add;
+  };
+
+  void takeover(SessionPtr existing, std::shared_ptr<Connection> conn, bool clean_session);
+  void discard(const SessionPtr& session);
+  void update_routes(const SessionPtr& session, std::vector<RouteChange> changes,
+                     std::function<void()> done);
+  void deliver(std::size_t worker, Delivery&& d);
+  void flush_outbox(std::size_t worker);
+
+  const MqttOptions& options_;
+  Executor& executor_;
+  RetainedStore& retained_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+
+  std::mutex registry_mu_;
+  std::unordered_map<std::string, SessionPtr> registry_;
+  std::atomic<std::uint64_t> assigned_ids_{0};
+  std::atomic<std::int64_t> subscription_count_{0};
+};
+
+}  // namespace meshmq::core

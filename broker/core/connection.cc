@@ -1,0 +1,327 @@
+#include "broker/core/connection.h"
+
+#include <spdlog/spdlog.h>
+
+#include "broker/codec/encoder.h"
+#include "broker/core/broker.h"
+#include "broker/core/counters.h"
+
+namespace meshmq::core {
+
+namespace {
+using codec::ConnectReturnCode;
+using codec::DecodeError;
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+}  // namespace
+
+Connection::Connection(Broker& broker, std::size_t worker, std::string peer)
+    : broker_(broker),
+      worker_(worker),
+      peer_(std::move(peer)),
+      decoder_(codec::DecoderLimits{broker.options().max_packet_size}) {}
+
+Connection::~Connection() = default;
+
+WorkerCounters& Connection::counters() { return broker_.counters(worker_); }
+
+void Connection::start() {
+  counters().connections_opened.add();
+  last_rx_ = Clock::now();
+  connect_deadline_ = last_rx_ + std::chrono::seconds(broker_.options().connect_timeout_s);
+  transport_arm_timer(std::chrono::seconds(broker_.options().connect_timeout_s));
+}
+
+void Connection::on_bytes(std::span<const std::uint8_t> data) {
+  if (closed_) return;
+  counters().bytes_received.add(data.size());
+  last_rx_ = Clock::now();
+  if (blocked_) {
+    held_.append(reinterpret_cast<const char*>(data.data()), data.size());
+    return;
+  }
+  process(data);
+}
+
+void Connection::process(std::span<const std::uint8_t> in) {
+  while (!closed_ && !blocked_) {
+    codec::DecodeResult result = decoder_.next(in);
+    if (std::holds_alternative<codec::NeedMore>(result)) break;
+    if (auto* error = std::get_if<DecodeError>(&result)) {
+      handle_decode_error(*error);
+      return;
+    }
+    counters().packets_received.add();
+    handle(std::move(std::get<codec::Packet>(result)));
+  }
+  if (blocked_ && !closed_ && !in.empty()) {
+    held_.append(reinterpret_cast<const char*>(in.data()), in.size());
+  }
+}
+
+void Connection::block() {
+  blocked_ = true;
+  transport_pause_reading(true);
+}
+
+void Connection::unblock() {
+  if (closed_) return;
+  blocked_ = false;
+  if (!held_.empty()) {
+    std::string held;
+    held.swap(held_);
+    process(std::span(reinterpret_cast<const std::uint8_t*>(held.data()), held.size()));
+  }
+  if (!blocked_ && !closed_) transport_pause_reading(false);
+}
+
+void Connection::handle_decode_error(DecodeError error) {
+  counters().protocol_errors.add();
+  if (state_ == State::kAwaitConnect && error == DecodeError::kUnsupportedProtocolLevel) {
+    // MQTT-3.1.2-2: answer an unsupported protocol level with CONNACK 0x01, then close.
+    reject_connect(ConnectReturnCode::kUnacceptableProtocolVersion, codec::describe(error));
+    return;
+  }
+  close(std::string("protocol error: ") + codec::describe(error));
+}
+
+void Connection::handle(codec::Packet&& packet) {
+  if (state_ == State::kAwaitConnect) {
+    if (auto* connect = std::get_if<codec::Connect>(&packet)) {
+      handle_connect(std::move(*connect));
+    } else {
+      // MQTT-3.1.0-1: the first packet from the client must be CONNECT.
+      close(std::string("first packet was ") + codec::packet_type_name(codec::packet_type(packet)) +
+            ", not CONNECT");
+    }
+    return;
+  }
+  std::visit(
+      Overloaded{
+          [&](codec::Connect&) { close("second CONNECT on one connection (MQTT-3.1.0-2)"); },
+          [&](codec::Publish& p) { handle_publish(std::move(p)); },
+          [&](codec::Puback& p) { session_->on_puback(p.packet_id, counters()); },
+          [&](codec::Pubrec& p) {
+            session_->on_pubrec(p.packet_id);
+            // Answered even for an unknown id so a client resuming an old exchange can finish it.
+            send(codec::Pubrel{p.packet_id});
+          },
+          [&](codec::Pubrel& p) {
+            session_->release_inbound_qos2(p.packet_id);
+            send(codec::Pubcomp{p.packet_id});
+          },
+          [&](codec::Pubcomp& p) { session_->on_pubcomp(p.packet_id, counters()); },
+          [&](codec::Subscribe& p) {
+            block();
+            broker_.subscribe(shared_from_this(), std::move(p));
+          },
+          [&](codec::Unsubscribe& p) {
+            block();
+            broker_.unsubscribe(shared_from_this(), std::move(p));
+          },
+          [&](codec::Pingreq&) { send(codec::Pingresp{}); },
+          [&](codec::Disconnect&) {
+            // MQTT-3.14.4-3: a clean DISCONNECT discards the will.
+            will_.reset();
+            close("client sent DISCONNECT", false);
+          },
+          [&](auto& other) {
+            close(std::string("unexpected ") + codec::packet_type_name(codec::packet_type(other)) +
+                  " from a client");
+          },
+      },
+      packet);
+}
+
+void Connection::handle_connect(codec::Connect&& connect) {
+  decoder_.set_protocol_version(connect.version);
+  keepalive_s_ = connect.keepalive;
+  will_ = std::move(connect.will);
+  client_id_ = connect.client_id;
+  const auto& opts = broker_.options();
+  if (connect.client_id.empty()) {
+    if (!connect.clean_session || connect.version == codec::ProtocolVersion::kV31) {
+      // MQTT-3.1.3-8: an empty id needs clean session 1; MQTT 3.1 requires 1-23 characters.
+      reject_connect(ConnectReturnCode::kIdentifierRejected, "empty client id");
+      return;
+    }
+    client_id_ = broker_.assign_client_id();
+  } else if (connect.version == codec::ProtocolVersion::kV31 && connect.client_id.size() > 23) {
+    reject_connect(ConnectReturnCode::kIdentifierRejected, "MQTT 3.1 client id longer than 23");
+    return;
+  }
+  if (opts.max_keepalive_s != 0 && (keepalive_s_ == 0 || keepalive_s_ > opts.max_keepalive_s)) {
+    // 3.1.1 has no way to tell the client a shorter keepalive; refuse like Mosquitto does.
+    reject_connect(ConnectReturnCode::kIdentifierRejected, "keepalive above mqtt.max_keepalive");
+    return;
+  }
+  state_ = State::kConnecting;
+  block();
+  broker_.connect(shared_from_this(), client_id_, connect.clean_session);
+}
+
+void Connection::finish_connect(SessionPtr session, bool session_present) {
+  if (closed_) {
+    // The client went away while its session was being taken over.
+    broker_.connection_closed(*this, session);
+    return;
+  }
+  session_ = std::move(session);
+  session_->attach(this);
+  state_ = State::kConnected;
+  send(codec::Connack{session_present, ConnectReturnCode::kAccepted});
+  spdlog::info("client {} connected from {} (clean session {}, keepalive {}s, session present {})",
+               client_id_, peer_, !session_->persistent(), keepalive_s_, session_present);
+  arm_keepalive();
+  session_->resume(counters());
+  unblock();
+}
+
+void Connection::reject_connect(ConnectReturnCode code, std::string_view reason) {
+  send(codec::Connack{false, code});
+  will_.reset();  // MQTT-3.1.4-5 family: a refused connection has no will to publish
+  close(std::string("CONNECT refused (code ") + std::to_string(static_cast<int>(code)) +
+            "): " + std::string(reason),
+        false);
+}
+
+void Connection::finish_subscribe(const codec::Suback& suback) {
+  if (closed_) return;
+  send(suback);
+  unblock();
+}
+
+void Connection::finish_unsubscribe(std::uint16_t packet_id) {
+  if (closed_) return;
+  send(codec::Unsuback{packet_id});
+  unblock();
+}
+
+void Connection::handle_publish(codec::Publish&& p) {
+  counters().messages_received.add();
+  const QoS qos = p.qos;
+  const std::uint16_t id = p.packet_id;
+  // $SYS belongs to the broker: client publishes there are acknowledged but not routed.
+  const bool routable = p.topic.compare(0, 4, "$SYS") != 0;
+  auto route = [&] {
+    if (!routable) return;
+    auto message = std::make_shared<Message>();
+    message->topic = std::move(p.topic);
+    message->payload = std::move(p.payload);
+    message->qos = qos;
+    message->retain = p.retain;
+    broker_.publish(std::move(message));
+  };
+  switch (qos) {
+    case QoS::kAtMostOnce:
+      route();
+      break;
+    case QoS::kAtLeastOnce:
+      route();
+      send(codec::Puback{id});
+      break;
+    case QoS::kExactlyOnce:
+      if (session_->begin_inbound_qos2(id)) route();
+      send(codec::Pubrec{id});
+      break;
+  }
+}
+
+bool Connection::can_write() const {
+  return out_.size() + writing_.size() < broker_.options().max_outgoing_bytes;
+}
+
+void Connection::count_sent(std::size_t bytes_before) {
+  WorkerCounters& c = counters();
+  c.packets_sent.add();
+  c.bytes_sent.add(out_.size() - bytes_before);
+  transport_flush();
+}
+
+void Connection::send_publish(const Message& m, QoS qos, bool retain, bool dup, std::uint16_t id) {
+  if (closed_) return;
+  const std::size_t before = out_.size();
+  codec::encode_publish(out_, m.topic, m.payload, qos, retain, dup, id);
+  count_sent(before);
+}
+
+void Connection::send(const codec::Packet& packet) {
+  if (closed_) return;
+  const std::size_t before = out_.size();
+  codec::encode(packet, out_);
+  count_sent(before);
+}
+
+void Connection::close(std::string_view reason, bool publish_will) {
+  if (closed_) return;
+  closed_ = true;
+  const bool was_connected = state_ == State::kConnected;
+  state_ = State::kClosed;
+  counters().connections_closed.add();
+  if (was_connected) {
+    spdlog::info("client {} ({}) disconnected: {}", client_id_, peer_, reason);
+  } else {
+    spdlog::info("connection from {} closed before CONNECT completed: {}", peer_, reason);
+  }
+  if (publish_will && will_ && was_connected) {
+    auto message = std::make_shared<Message>();
+    message->topic = std::move(will_->topic);
+    message->payload = std::move(will_->payload);
+    message->qos = will_->qos;
+    message->retain = will_->retain;
+    will_.reset();
+    broker_.publish(std::move(message));
+  }
+  if (session_) {
+    broker_.connection_closed(*this, session_);
+    session_.reset();
+  }
+  held_.clear();
+  transport_close();
+}
+
+void Connection::on_transport_closed(std::string_view reason) { close(reason); }
+
+void Connection::on_output_drained() {
+  if (session_ && !closed_) session_->pump(counters());
+}
+
+void Connection::arm_keepalive() {
+  if (keepalive_s_ == 0) return;
+  // MQTT-3.1.2-24: one and a half keepalive periods of silence end the connection.
+  transport_arm_timer(std::chrono::milliseconds(keepalive_s_) * 1500);
+}
+
+void Connection::on_timer() {
+  if (closed_) return;
+  const auto now = Clock::now();
+  switch (state_) {
+    case State::kAwaitConnect:
+      if (now >= connect_deadline_) {
+        close("no CONNECT within mqtt.connect_timeout");
+      } else {
+        transport_arm_timer(
+            std::chrono::duration_cast<std::chrono::milliseconds>(connect_deadline_ - now));
+      }
+      break;
+    case State::kConnected: {
+      if (keepalive_s_ == 0) return;
+      const auto deadline = last_rx_ + std::chrono::milliseconds(keepalive_s_) * 1500;
+      if (now >= deadline) {
+        close("keepalive timeout (no packet for 1.5 x " + std::to_string(keepalive_s_) + " s)");
+      } else {
+        // Re-armed once per period rather than on every packet: the timer is cheap this way.
+        transport_arm_timer(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) +
+                            std::chrono::milliseconds(1));
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+}  // namespace meshmq::core

@@ -1,0 +1,101 @@
+// The protocol side of one client network connection: consumes bytes, drives the MQTT state machine
+// against the broker, and produces output bytes. Transports (TCP now; TLS and WebSocket later)
+// derive from it and implement the four transport_* hooks; they hold no protocol logic.
+//
+// Threading: a connection lives on one worker; every method runs there.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "broker/codec/decoder.h"
+#include "broker/codec/packet.h"
+#include "broker/core/message.h"
+#include "broker/core/session.h"
+
+namespace meshmq::core {
+
+class Broker;
+struct WorkerCounters;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Broker& broker, std::size_t worker, std::string peer);
+  virtual ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // --- called by the transport ---
+  void start();  // arms the CONNECT timeout
+  void on_bytes(std::span<const std::uint8_t> data);
+  void on_timer();
+  void on_transport_closed(std::string_view reason);  // EOF or socket error
+  void on_output_drained();                            // everything queued was written
+
+  // --- called by the session and the broker ---
+  bool can_write() const;
+  void send_publish(const Message& message, QoS qos, bool retain, bool dup, std::uint16_t id);
+  void send(const codec::Packet& packet);
+  // Closes the connection; the will is published unless the client sent DISCONNECT.
+  void close(std::string_view reason, bool publish_will = true);
+  void finish_connect(SessionPtr session, bool session_present);
+  void finish_subscribe(const codec::Suback& suback);
+  void finish_unsubscribe(std::uint16_t packet_id);
+  void reject_connect(codec::ConnectReturnCode code, std::string_view reason);
+
+  bool closed() const { return closed_; }
+  std::size_t worker() const { return worker_; }
+  const std::string& client_id() const { return client_id_; }
+  const std::string& peer() const { return peer_; }
+  const SessionPtr& session() const { return session_; }
+
+ protected:
+  // Write out_ soon (the transport batches: one write per event-loop pass).
+  virtual void transport_flush() = 0;
+  // Write what is queued (best effort), then close the socket. Called once.
+  virtual void transport_close() = 0;
+  virtual void transport_pause_reading(bool paused) = 0;
+  // Call on_timer() after `delay`, replacing any earlier timer.
+  virtual void transport_arm_timer(std::chrono::milliseconds delay) = 0;
+
+  // Output not yet handed to the socket, and output being written. Both count against
+  // max_outgoing_bytes so a slow reader cannot grow the broker's memory without bound.
+  std::string out_;
+  std::string writing_;
+
+ private:
+  enum class State : std::uint8_t { kAwaitConnect, kConnecting, kConnected, kClosed };
+
+  void process(std::span<const std::uint8_t> data);
+  void block();    // stop consuming input until an asynchronous broker operation finishes
+  void unblock();  // resume, first with the input held while blocked
+  void handle(codec::Packet&& packet);
+  void handle_connect(codec::Connect&& connect);
+  void handle_publish(codec::Publish&& publish);
+  void handle_decode_error(codec::DecodeError error);
+  void arm_keepalive();
+  void count_sent(std::size_t bytes_before);
+  WorkerCounters& counters();
+
+  Broker& broker_;
+  const std::size_t worker_;
+  const std::string peer_;
+  codec::Decoder decoder_;
+  State state_ = State::kAwaitConnect;
+  bool closed_ = false;
+  bool blocked_ = false;
+  std::string held_;  // input received while blocked
+  std::string client_id_;
+  std::uint16_t keepalive_s_ = 0;
+  Clock::time_point last_rx_;
+  Clock::time_point connect_deadline_;
+  std::optional<codec::Will> will_;
+  SessionPtr session_;
+};
+
+}  // namespace meshmq::core

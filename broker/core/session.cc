@@ -1,0 +1,147 @@
+#include "broker/core/session.h"
+
+#include <algorithm>
+
+#include "broker/core/connection.h"
+#include "broker/core/counters.h"
+
+namespace meshmq::core {
+
+Session::Session(std::string client_id, bool persistent, std::size_t owner,
+                 const MqttOptions& options)
+    : client_id_(std::move(client_id)), persistent_(persistent), options_(options), owner_(owner) {}
+
+void Session::attach(Connection* connection) { connection_ = connection; }
+
+void Session::detach(Clock::time_point now) {
+  connection_ = nullptr;
+  expires_at_ = now + std::chrono::seconds(options_.session_expiry_s);
+}
+
+void Session::deliver(const MessagePtr& message, QoS qos, bool retain, WorkerCounters& counters) {
+  if (discarded_) return;
+  Outbound out{message, qos, retain};
+  if (connection_ == nullptr) {
+    // MQTT-3.1.2-5: QoS 1/2 are kept for an offline persistent session; QoS 0 only if configured.
+    if (persistent_ && (qos != QoS::kAtMostOnce || options_.queue_qos0)) enqueue(std::move(out), counters);
+    return;
+  }
+  if (qos == QoS::kAtMostOnce) {
+    if (!queue_.empty()) {
+      enqueue(std::move(out), counters);  // keep order behind queued QoS 1/2 messages
+    } else if (connection_->can_write()) {
+      connection_->send_publish(*message, qos, retain, false, 0);
+      counters.messages_sent.add();
+    } else {
+      counters.dropped_qos0_slow.add();
+    }
+    return;
+  }
+  if (!queue_.empty() || inflight_.size() >= options_.max_inflight || !connection_->can_write()) {
+    enqueue(std::move(out), counters);
+    return;
+  }
+  send_new(std::move(out), counters);
+}
+
+void Session::enqueue(Outbound out, WorkerCounters& counters) {
+  if (queue_.size() >= options_.max_queued_messages) {
+    // Newest dropped: the client keeps a contiguous prefix of the stream it missed.
+    counters.dropped_queue_full.add();
+    return;
+  }
+  queue_.push_back(std::move(out));
+}
+
+void Session::send_new(Outbound out, WorkerCounters& counters) {
+  if (out.qos == QoS::kAtMostOnce) {
+    connection_->send_publish(*out.message, out.qos, out.retain, false, 0);
+  } else {
+    std::uint16_t id = next_packet_id();
+    connection_->send_publish(*out.message, out.qos, out.retain, false, id);
+    inflight_.push_back(Inflight{id, std::move(out), false});
+  }
+  counters.messages_sent.add();
+}
+
+std::uint16_t Session::next_packet_id() {
+  // The window is small (default 32), so a linear probe over it is cheaper than an id bitmap per
+  // session.
+  for (;;) {
+    if (++last_packet_id_ == 0) last_packet_id_ = 1;
+    bool used = std::any_of(inflight_.begin(), inflight_.end(),
+                            [&](const Inflight& f) { return f.packet_id == last_packet_id_; });
+    if (!used) return last_packet_id_;
+  }
+}
+
+void Session::resume(WorkerCounters& counters) {
+  // MQTT-4.4.0-1: on reconnect with clean session 0, resend unacknowledged PUBLISH and PUBREL in
+  // their original order.
+  for (const Inflight& f : inflight_) {
+    if (f.awaiting_pubcomp) {
+      connection_->send(codec::Pubrel{f.packet_id});
+    } else {
+      connection_->send_publish(*f.out.message, f.out.qos, f.out.retain, true, f.packet_id);
+      counters.messages_sent.add();
+    }
+  }
+  pump(counters);
+}
+
+void Session::pump(WorkerCounters& counters) {
+  while (connection_ != nullptr && !queue_.empty() && connection_->can_write()) {
+    if (queue_.front().qos != QoS::kAtMostOnce && inflight_.size() >= options_.max_inflight) break;
+    Outbound out = std::move(queue_.front());
+    queue_.pop_front();
+    send_new(std::move(out), counters);
+  }
+}
+
+bool Session::on_puback(std::uint16_t packet_id, WorkerCounters& counters) {
+  auto it = std::find_if(inflight_.begin(), inflight_.end(), [&](const Inflight& f) {
+    return f.packet_id == packet_id && f.out.qos == QoS::kAtLeastOnce;
+  });
+  if (it == inflight_.end()) return false;
+  inflight_.erase(it);
+  pump(counters);
+  return true;
+}
+
+bool Session::on_pubrec(std::uint16_t packet_id) {
+  auto it = std::find_if(inflight_.begin(), inflight_.end(), [&](const Inflight& f) {
+    return f.packet_id == packet_id && f.out.qos == QoS::kExactlyOnce;
+  });
+  if (it == inflight_.end()) return false;
+  it->awaiting_pubcomp = true;
+  it->out.message.reset();  // MQTT-4.3.3: after PUBREC only the id matters; free the payload
+  return true;
+}
+
+bool Session::on_pubcomp(std::uint16_t packet_id, WorkerCounters& counters) {
+  auto it = std::find_if(inflight_.begin(), inflight_.end(), [&](const Inflight& f) {
+    return f.packet_id == packet_id && f.awaiting_pubcomp;
+  });
+  if (it == inflight_.end()) return false;
+  inflight_.erase(it);
+  pump(counters);
+  return true;
+}
+
+bool Session::begin_inbound_qos2(std::uint16_t packet_id) {
+  if (std::find(inbound_qos2_.begin(), inbound_qos2_.end(), packet_id) != inbound_qos2_.end()) {
+    return false;
+  }
+  inbound_qos2_.push_back(packet_id);
+  return true;
+}
+
+void Session::release_inbound_qos2(std::uint16_t packet_id) {
+  auto it = std::find(inbound_qos2_.begin(), inbound_qos2_.end(), packet_id);
+  if (it != inbound_qos2_.end()) {
+    *it = inbound_qos2_.back();
+    inbound_qos2_.pop_back();
+  }
+}
+
+}  // namespace meshmq::core

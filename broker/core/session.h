@@ -1,0 +1,98 @@
+// The MQTT session of one client id: subscriptions, outbound QoS 1/2 inflight window, the queue of
+// messages waiting for the window or for the client to come back, and inbound QoS 2 packet ids
+// awaiting PUBREL. A session outlives connections when it is persistent (clean session 0).
+//
+// Threading: a session belongs to one worker at a time (`owner`). Only that worker touches anything
+// but `owner`; other workers post to it. Takeover by a connection on another worker moves it.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "broker/core/message.h"
+#include "broker/core/options.h"
+
+namespace meshmq::core {
+
+class Connection;
+struct WorkerCounters;
+
+class Session {
+ public:
+  struct Outbound {
+    MessagePtr message;
+    QoS qos;
+    bool retain;  // 1 only for retained messages sent because of a new subscription
+  };
+  struct Inflight {
+    std::uint16_t packet_id;
+    Outbound out;
+    bool awaiting_pubcomp;  // QoS 2: PUBREC received, PUBREL sent
+  };
+
+  Session(std::string client_id, bool persistent, std::size_t owner, const MqttOptions& options);
+
+  const std::string& client_id() const { return client_id_; }
+  bool persistent() const { return persistent_; }
+  std::size_t owner() const { return owner_.load(std::memory_order_acquire); }
+  void set_owner(std::size_t worker) { owner_.store(worker, std::memory_order_release); }
+
+  // --- everything below runs on the owner worker only ---
+  Connection* connection() const { return connection_; }
+  void attach(Connection* connection);
+  void detach(Clock::time_point now);
+  bool discarded() const { return discarded_; }
+  void mark_discarded() { discarded_ = true; }
+  Clock::time_point expires_at() const { return expires_at_; }
+
+  // Subscriptions as the client asked for them (the tries hold the routing copy).
+  std::map<std::string, QoS, std::less<>>& subscriptions() { return subscriptions_; }
+
+  // A message for this client at the given (already reduced) QoS.
+  void deliver(const MessagePtr& message, QoS qos, bool retain, WorkerCounters& counters);
+  // Resends unacknowledged PUBLISH (DUP=1) and PUBREL on resume, then drains the queue.
+  void resume(WorkerCounters& counters);
+  // Moves queued messages into the inflight window while there is room and the connection can
+  // take more output.
+  void pump(WorkerCounters& counters);
+
+  // Acknowledgements from the client for our outbound messages. False if the id was unknown.
+  bool on_puback(std::uint16_t packet_id, WorkerCounters& counters);
+  bool on_pubrec(std::uint16_t packet_id);
+  bool on_pubcomp(std::uint16_t packet_id, WorkerCounters& counters);
+
+  // Inbound QoS 2 (method B of MQTT-4.3.3): the message is routed on PUBLISH and its id held until
+  // PUBREL, so a resent PUBLISH with the same id is not routed again. Returns true if new.
+  bool begin_inbound_qos2(std::uint16_t packet_id);
+  void release_inbound_qos2(std::uint16_t packet_id);
+
+  std::size_t inflight_count() const { return inflight_.size(); }
+  std::size_t queued_count() const { return queue_.size(); }
+
+ private:
+  void send_new(Outbound out, WorkerCounters& counters);
+  void enqueue(Outbound out, WorkerCounters& counters);
+  std::uint16_t next_packet_id();
+
+  const std::string client_id_;
+  const bool persistent_;
+  const MqttOptions& options_;
+  std::atomic<std::size_t> owner_;
+  Connection* connection_ = nullptr;
+  bool discarded_ = false;
+  Clock::time_point expires_at_{};
+  std::uint16_t last_packet_id_ = 0;
+  std::map<std::string, QoS, std::less<>> subscriptions_;
+  std::deque<Inflight> inflight_;  // in send order; acks may arrive in any order
+  std::deque<Outbound> queue_;
+  std::vector<std::uint16_t> inbound_qos2_;  // few at a time: a vector beats a set here
+};
+
+using SessionPtr = std::shared_ptr<Session>;
+
+}  // namespace meshmq::core

@@ -1,0 +1,102 @@
+#include "broker/net/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <csignal>
+#include <thread>
+
+#include "broker/core/broker.h"
+#include "broker/core/connection.h"
+#include "broker/core/memory_retained_store.h"
+#include "broker/net/tcp_listener.h"
+#include "broker/net/worker_pool.h"
+
+namespace meshmq::net {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+std::size_t thread_count(std::uint32_t configured) {
+  if (configured != 0) return configured;
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : n;
+}
+constexpr auto kTickInterval = std::chrono::seconds(1);
+}  // namespace
+
+struct Server::Impl {
+  explicit Impl(config::Config c)
+      : cfg(std::move(c)),
+        pool(thread_count(cfg.broker.threads)),
+        retained(cfg.mqtt),
+        broker(cfg.mqtt, pool, retained),
+        signals(pool.context(0), SIGINT, SIGTERM) {
+    for (std::size_t i = 0; i < pool.size(); ++i) {
+      ticks.push_back(std::make_unique<asio::steady_timer>(pool.context(i)));
+    }
+  }
+
+  void schedule_tick(std::size_t worker) {
+    asio::steady_timer& t = *ticks[worker];
+    t.expires_after(kTickInterval);
+    t.async_wait([this, worker](const error_code& ec) {
+      if (ec || stopping) return;
+      broker.tick(worker, core::Clock::now());
+      schedule_tick(worker);
+    });
+  }
+
+  void stop(int signal_number) {
+    spdlog::info("signal {} received: closing listeners and connections", signal_number);
+    stopping = true;
+    if (tcp) tcp->stop();
+    for (std::size_t i = 0; i < pool.size(); ++i) {
+      pool.post(i, [this, i] {
+        error_code ec;
+        ticks[i]->cancel(ec);
+        // Copy first: closing a connection removes it from the set.
+        std::vector<std::shared_ptr<core::Connection>> live;
+        for (core::Connection* c : pool.connections(i)) live.push_back(c->shared_from_this());
+        // A shutdown is not the client's fault: no will (clients reconnect elsewhere).
+        for (auto& c : live) c->close("server shutting down", false);
+      });
+    }
+    pool.release_work();
+  }
+
+  config::Config cfg;
+  WorkerPool pool;
+  core::MemoryRetainedStore retained;
+  core::Broker broker;
+  asio::signal_set signals;
+  std::vector<std::unique_ptr<asio::steady_timer>> ticks;
+  std::unique_ptr<TcpListener> tcp;
+  bool stopping = false;
+};
+
+Server::Server(config::Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+
+Server::~Server() = default;
+
+void Server::run() {
+  Impl& s = *impl_;
+  if (s.cfg.tcp.port != 0) {
+    s.tcp = std::make_unique<TcpListener>(s.broker, s.pool, 0);
+    s.tcp->listen(s.cfg.tcp.bind, s.cfg.tcp.port);
+    s.tcp->start();
+    spdlog::info("MQTT/TCP listening on {}:{}", s.cfg.tcp.bind, s.tcp->port());
+  }
+  s.signals.async_wait([&s](const error_code& ec, int signal_number) {
+    if (!ec) s.stop(signal_number);
+  });
+  for (std::size_t i = 0; i < s.pool.size(); ++i) s.schedule_tick(i);
+  spdlog::info("meshmq node {} running with {} worker threads", s.cfg.node.name, s.pool.size());
+  s.pool.start();
+  s.pool.join();
+  spdlog::info("meshmq node {} stopped", s.cfg.node.name);
+}
+
+}  // namespace meshmq::net

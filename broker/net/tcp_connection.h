@@ -1,0 +1,44 @@
+// MQTT over plain TCP: moves bytes between a socket and core::Connection, nothing more.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "broker/core/connection.h"
+#include "broker/net/worker_pool.h"
+
+namespace meshmq::net {
+
+class TcpConnection final : public core::Connection {
+ public:
+  TcpConnection(core::Broker& broker, WorkerPool& pool, std::size_t worker,
+                boost::asio::ip::tcp::socket socket, std::string peer);
+  ~TcpConnection() override;
+
+  void begin();
+
+ protected:
+  void transport_flush() override;
+  void transport_close() override;
+  void transport_pause_reading(bool paused) override;
+  void transport_arm_timer(std::chrono::milliseconds delay) override;
+
+ private:
+  std::shared_ptr<TcpConnection> self();
+  void wait_readable();
+  void on_readable(const boost::system::error_code& ec);
+  void do_write();
+  void finish_close();
+
+  WorkerPool& pool_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer timer_;
+  bool read_waiting_ = false;
+  bool read_paused_ = false;
+  bool write_in_flight_ = false;
+  bool flush_posted_ = false;
+  bool closing_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace meshmq::net

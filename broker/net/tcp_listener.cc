@@ -1,0 +1,72 @@
+#include "broker/net/tcp_listener.h"
+
+#include <spdlog/spdlog.h>
+
+#include <stdexcept>
+
+#include "broker/net/tcp_connection.h"
+
+namespace meshmq::net {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using boost::system::error_code;
+
+TcpListener::TcpListener(core::Broker& broker, WorkerPool& pool, std::size_t home_worker)
+    : broker_(broker),
+      pool_(pool),
+      acceptor_(pool.context(home_worker)),
+      retry_timer_(pool.context(home_worker)) {}
+
+void TcpListener::listen(const std::string& bind, std::uint16_t port) {
+  error_code ec;
+  auto address = asio::ip::make_address(bind, ec);
+  if (ec) throw std::runtime_error("listeners.tcp.bind: \"" + bind + "\" is not an IP address");
+  tcp::endpoint endpoint(address, port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw std::runtime_error("cannot listen on " + bind + ":" + std::to_string(port) + ": " +
+                             ec.message());
+  }
+  port_ = acceptor_.local_endpoint().port();
+}
+
+void TcpListener::start() { accept_next(); }
+
+void TcpListener::stop() {
+  error_code ec;
+  acceptor_.close(ec);
+  retry_timer_.cancel(ec);
+}
+
+void TcpListener::accept_next() {
+  const std::size_t worker = next_worker_;
+  next_worker_ = (next_worker_ + 1) % pool_.size();
+  acceptor_.async_accept(pool_.context(worker), [this, worker](const error_code& ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted) return;
+    if (ec) {
+      // Out of descriptors and the like: say so and back off instead of spinning.
+      spdlog::error("accept on port {} failed: {}; retrying in 100 ms", port_, ec.message());
+      retry_timer_.expires_after(std::chrono::milliseconds(100));
+      retry_timer_.async_wait([this](const error_code& ec) {
+        if (!ec) accept_next();
+      });
+      return;
+    }
+    error_code pec;
+    auto remote = socket.remote_endpoint(pec);
+    std::string peer = pec ? std::string("unknown")
+                           : remote.address().to_string() + ":" + std::to_string(remote.port());
+    // The socket already belongs to the target worker's io_context; start it there.
+    asio::post(pool_.context(worker), [this, worker, s = std::move(socket), peer = std::move(peer)]() mutable {
+      auto conn = std::make_shared<TcpConnection>(broker_, pool_, worker, std::move(s), std::move(peer));
+      conn->begin();
+    });
+    accept_next();
+  });
+}
+
+}  // namespace meshmq::net

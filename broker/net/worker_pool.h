@@ -1,0 +1,55 @@
+// One io_context per worker thread: a connection and its session live on exactly one of them, so
+// the publish path takes no lock shared between threads (see README "Architecture").
+#pragma once
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "broker/core/executor.h"
+
+namespace meshmq::core {
+class Connection;
+}
+
+namespace meshmq::net {
+
+class WorkerPool final : public core::Executor {
+ public:
+  explicit WorkerPool(std::size_t threads);
+  ~WorkerPool() override;
+
+  std::size_t size() const override { return workers_.size(); }
+  std::size_t current() const override;
+  void post(std::size_t worker, std::function<void()> fn) override;
+
+  boost::asio::io_context& context(std::size_t worker) { return workers_[worker]->ctx; }
+  // A read buffer shared by all connections of a worker: a connection owns no buffer while idle.
+  std::span<std::uint8_t> scratch(std::size_t worker) { return workers_[worker]->scratch; }
+  // Live connections per worker, for shutdown. Touched only on that worker.
+  std::unordered_set<core::Connection*>& connections(std::size_t worker) {
+    return workers_[worker]->connections;
+  }
+
+  void start();            // spawns one thread per worker
+  void release_work();     // lets each loop return once it has nothing left to do
+  void join();
+
+ private:
+  struct Worker {
+    boost::asio::io_context ctx{1};
+    std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard;
+    std::vector<std::uint8_t> scratch;
+    std::unordered_set<core::Connection*> connections;
+    std::thread thread;
+  };
+  std::vector<std::unique_ptr<Worker>> workers_;
+};
+
+}  // namespace meshmq::net
