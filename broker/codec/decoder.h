@@ -46,7 +46,8 @@ class Decoder {
  public:
   explicit Decoder(DecoderLimits limits = {});
 
-  // Packets after CONNECT are parsed per the protocol version the client announced.
+  // Packets after CONNECT are parsed per the protocol version the client announced. Decoding a
+  // CONNECT sets it too, so a broker-side decoder need not call this.
   void set_protocol_version(ProtocolVersion version) { version_ = version; }
 
   // Takes bytes from the front of `input`, advancing it past what was consumed. Returns one packet,

@@ -1,6 +1,7 @@
 // MQTT control packets as plain values. The codec turns bytes into these and back; nothing here
 // knows about sockets. MQTT 5.0 will add a `Properties` member to the packets that carry them and a
-// new ProtocolVersion; the 3.1.1 layout stays as it is.
+// new ProtocolVersion; the 3.1.1 layout stays as it is. Packets compare field-wise with ==, so
+// tests and the fuzzer can check that decode(encode(p)) == p.
 #pragma once
 
 #include <cstdint>
@@ -53,6 +54,7 @@ struct Will {
   std::string payload;
   QoS qos = QoS::kAtMostOnce;
   bool retain = false;
+  bool operator==(const Will&) const = default;
 };
 
 struct Connect {
@@ -63,11 +65,13 @@ struct Connect {
   std::optional<Will> will;
   std::optional<std::string> username;
   std::optional<std::string> password;  // binary data, not necessarily UTF-8
+  bool operator==(const Connect&) const = default;
 };
 
 struct Connack {
   bool session_present = false;
   ConnectReturnCode code = ConnectReturnCode::kAccepted;
+  bool operator==(const Connack&) const = default;
 };
 
 struct Publish {
@@ -77,48 +81,64 @@ struct Publish {
   bool retain = false;
   bool dup = false;
   std::uint16_t packet_id = 0;  // only meaningful for QoS 1 and 2
+  bool operator==(const Publish&) const = default;
 };
 
 struct Puback {
   std::uint16_t packet_id = 0;
+  bool operator==(const Puback&) const = default;
 };
 struct Pubrec {
   std::uint16_t packet_id = 0;
+  bool operator==(const Pubrec&) const = default;
 };
 struct Pubrel {
   std::uint16_t packet_id = 0;
+  bool operator==(const Pubrel&) const = default;
 };
 struct Pubcomp {
   std::uint16_t packet_id = 0;
+  bool operator==(const Pubcomp&) const = default;
 };
 
 struct SubscribeTopic {
   std::string filter;
   QoS qos = QoS::kAtMostOnce;
+  bool operator==(const SubscribeTopic&) const = default;
 };
 
 struct Subscribe {
   std::uint16_t packet_id = 0;
   std::vector<SubscribeTopic> topics;  // never empty after a successful decode
+  bool operator==(const Subscribe&) const = default;
 };
 
 struct Suback {
   std::uint16_t packet_id = 0;
   std::vector<std::uint8_t> return_codes;  // granted QoS 0..2 or kSubackFailure
+  bool operator==(const Suback&) const = default;
 };
 
 struct Unsubscribe {
   std::uint16_t packet_id = 0;
   std::vector<std::string> filters;  // never empty after a successful decode
+  bool operator==(const Unsubscribe&) const = default;
 };
 
 struct Unsuback {
   std::uint16_t packet_id = 0;
+  bool operator==(const Unsuback&) const = default;
 };
 
-struct Pingreq {};
-struct Pingresp {};
-struct Disconnect {};
+struct Pingreq {
+  bool operator==(const Pingreq&) const = default;
+};
+struct Pingresp {
+  bool operator==(const Pingresp&) const = default;
+};
+struct Disconnect {
+  bool operator==(const Disconnect&) const = default;
+};
 
 using Packet = std::variant<Connect, Connack, Publish, Puback, Pubrec, Pubrel, Pubcomp, Subscribe,
                             Suback, Unsubscribe, Unsuback, Pingreq, Pingresp, Disconnect>;

@@ -1,0 +1,71 @@
+#include "broker/codec/topic_rules.h"
+
+#include <cstddef>
+
+namespace meshmq::codec {
+namespace {
+
+// Topic names and filters travel as UTF-8 strings with a two-byte length (1.5.3), so nothing longer
+// can be encoded, and MQTT-4.7.3-3 restates the limit.
+constexpr std::size_t kMaxTopicLength = 65535;
+
+}  // namespace
+
+bool valid_topic_name(std::string_view topic) {
+  // MQTT-4.7.3-1: at least one character; MQTT-3.3.2-2: no wildcards; MQTT-4.7.3-2: no U+0000.
+  // Full UTF-8 validity is checked by the decoder separately, not here, to avoid a second pass.
+  if (topic.empty() || topic.size() > kMaxTopicLength) return false;
+  return topic.find_first_of(std::string_view("+#\0", 3)) == std::string_view::npos;
+}
+
+bool valid_topic_filter(std::string_view filter) {
+  if (filter.empty() || filter.size() > kMaxTopicLength) return false;
+  const std::size_t n = filter.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const char c = filter[i];
+    if (c == '\0') return false;  // MQTT-4.7.3-2
+    const bool level_start = i == 0 || filter[i - 1] == '/';
+    const bool level_end = i + 1 == n || filter[i + 1] == '/';
+    if (c == '+') {
+      // MQTT-4.7.1-3: '+' must occupy an entire level.
+      if (!level_start || !level_end) return false;
+    } else if (c == '#') {
+      // MQTT-4.7.1-2: '#' alone in the last level.
+      if (!level_start || i + 1 != n) return false;
+    }
+  }
+  return true;
+}
+
+bool has_wildcard(std::string_view filter) {
+  return filter.find_first_of("+#") != std::string_view::npos;
+}
+
+bool topic_matches(std::string_view filter, std::string_view topic) {
+  // 4.7.2: filters starting with a wildcard must not match topics starting with '$' (MQTT-4.7.2-1),
+  // so "#" does not deliver $SYS traffic.
+  if (!topic.empty() && topic.front() == '$' && !filter.empty() &&
+      (filter.front() == '+' || filter.front() == '#')) {
+    return false;
+  }
+  constexpr auto npos = std::string_view::npos;
+  std::size_t f = 0;  // start of the current filter level
+  std::size_t t = 0;  // start of the current topic level, or npos once the topic has no more levels
+  while (true) {
+    const std::size_t f_slash = filter.find('/', f);
+    const std::string_view f_level = filter.substr(f, f_slash == npos ? npos : f_slash - f);
+    // '#' matches the parent level too: "sport/#" matches "sport" (4.7.1.2), hence checked before
+    // looking at whether the topic still has a level.
+    if (f_level == "#") return true;
+    if (t == npos) return false;
+    const std::size_t t_slash = topic.find('/', t);
+    const std::string_view t_level = topic.substr(t, t_slash == npos ? npos : t_slash - t);
+    // '+' matches exactly one level, which may be empty (4.7.1.3: "+/+" matches "/finance").
+    if (f_level != "+" && f_level != t_level) return false;
+    if (f_slash == npos) return t_slash == npos;
+    f = f_slash + 1;
+    t = t_slash == npos ? npos : t_slash + 1;
+  }
+}
+
+}  // namespace meshmq::codec
