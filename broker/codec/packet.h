@@ -50,8 +50,8 @@ enum class ConnectReturnCode : std::uint8_t {
 inline constexpr std::uint8_t kSubackFailure = 0x80;
 
 struct Will {
-  std::string topic;
-  std::string payload;
+  std::string topic{};
+  std::string payload{};
   QoS qos = QoS::kAtMostOnce;
   bool retain = false;
   bool operator==(const Will&) const = default;
@@ -59,12 +59,12 @@ struct Will {
 
 struct Connect {
   ProtocolVersion version = ProtocolVersion::kV311;
-  std::string client_id;
+  std::string client_id{};
   bool clean_session = true;
   std::uint16_t keepalive = 0;  // seconds
-  std::optional<Will> will;
-  std::optional<std::string> username;
-  std::optional<std::string> password;  // binary data, not necessarily UTF-8
+  std::optional<Will> will{};
+  std::optional<std::string> username{};
+  std::optional<std::string> password{};  // binary data, not necessarily UTF-8
   bool operator==(const Connect&) const = default;
 };
 
@@ -75,8 +75,8 @@ struct Connack {
 };
 
 struct Publish {
-  std::string topic;
-  std::string payload;
+  std::string topic{};
+  std::string payload{};
   QoS qos = QoS::kAtMostOnce;
   bool retain = false;
   bool dup = false;
@@ -102,26 +102,26 @@ struct Pubcomp {
 };
 
 struct SubscribeTopic {
-  std::string filter;
+  std::string filter{};
   QoS qos = QoS::kAtMostOnce;
   bool operator==(const SubscribeTopic&) const = default;
 };
 
 struct Subscribe {
   std::uint16_t packet_id = 0;
-  std::vector<SubscribeTopic> topics;  // never empty after a successful decode
+  std::vector<SubscribeTopic> topics{};  // never empty after a successful decode
   bool operator==(const Subscribe&) const = default;
 };
 
 struct Suback {
   std::uint16_t packet_id = 0;
-  std::vector<std::uint8_t> return_codes;  // granted QoS 0..2 or kSubackFailure
+  std::vector<std::uint8_t> return_codes{};  // granted QoS 0..2 or kSubackFailure
   bool operator==(const Suback&) const = default;
 };
 
 struct Unsubscribe {
   std::uint16_t packet_id = 0;
-  std::vector<std::string> filters;  // never empty after a successful decode
+  std::vector<std::string> filters{};  // never empty after a successful decode
   bool operator==(const Unsubscribe&) const = default;
 };
 
