@@ -1,0 +1,92 @@
+// The broker's configuration: one typed struct, filled in order of increasing precedence from
+// embedded defaults, a TOML file, MESHMQ_* environment variables and --key=value flags.
+//
+// Every key has one name used by all three sources: the key `listeners.tcp.port` is
+//   file:  [listeners.tcp] port = 1883          (nested tables are dotted keys)
+//   env:   MESHMQ_LISTENERS__TCP__PORT=1883     (upper case, '.' -> "__")
+//   flag:  --listeners.tcp.port=1883 or --listeners.tcp.port 1883
+// The key table in keys.cc is the single source of truth for names, types, validation and --help.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "broker/core/options.h"
+
+namespace meshmq::config {
+
+struct NodeConfig {
+  std::string name;  // default: the host name
+  std::string data_dir = "./data";
+};
+
+struct TcpListenerConfig {  // keys listeners.tcp.*
+  std::string bind = "0.0.0.0";
+  std::uint16_t port = 1883;  // 0 = listener off
+};
+
+struct LogConfig {
+  std::string level = "info";  // trace|debug|info|warn|error|off
+};
+
+struct BrokerConfig {
+  std::uint32_t threads = 0;  // 0 = one per core
+};
+
+struct Config {
+  NodeConfig node;
+  TcpListenerConfig tcp;  // key prefix listeners.tcp
+  BrokerConfig broker;
+  core::MqttOptions mqtt;  // keys mqtt.*
+  LogConfig log;
+};
+
+// Outcome of load(). Exactly one of the three cases holds:
+//   config set                -> run with it;
+//   error set                 -> print it to stderr and exit with a failure status;
+//   help set (--help/--version) -> print it to stdout and exit successfully.
+struct LoadResult {
+  std::optional<Config> config;
+  std::string error;  // one line per problem, each starting "config: "
+  std::string help;
+
+  bool exit_requested() const { return !config.has_value(); }
+};
+
+using GetEnv = std::function<const char*(const char*)>;
+
+// Loads defaults <- file (--config PATH, else MESHMQ_CONFIG) <- MESHMQ_* env <- flags.
+// Unknown keys and bad values anywhere are errors naming the key and where the value came from.
+// Never throws and never exits. The names of MESHMQ_* variables (needed to report unknown ones)
+// are taken from the process environment, but a variable counts only if `getenv` returns it, so a
+// fake getenv fully decides what the environment holds.
+LoadResult load(int argc, const char* const* argv, const GetEnv& getenv);
+
+// Same, with the environment's variable names given explicitly instead of read from the process.
+LoadResult load(int argc, const char* const* argv, const GetEnv& getenv,
+                std::span<const std::string> env_names);
+
+// The embedded defaults (node.name = host name).
+Config defaults();
+
+// Effective configuration, one "key = value" line per key in table order, for the startup log.
+std::string describe(const Config& config);
+
+// "listeners.tcp.port" -> "MESHMQ_LISTENERS__TCP__PORT".
+std::string env_name(std::string_view key);
+
+struct KeyInfo {
+  std::string_view name;         // dotted key, e.g. "mqtt.max_inflight"
+  std::string_view type;         // as shown in --help: PORT, DURATION, SIZE, BOOL, ...
+  std::string_view description;  // one line
+};
+
+// Every key, in the order --help and describe() list them.
+std::vector<KeyInfo> keys();
+
+}  // namespace meshmq::config

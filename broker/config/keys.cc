@@ -1,0 +1,506 @@
+// The key table: the single source of truth for every configuration key. File, environment,
+// flags, --help and describe() are all generated from it, so adding a key here is all it takes
+// to make it configurable everywhere.
+#include "broker/config/keys.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <type_traits>
+
+namespace meshmq::config::detail {
+namespace {
+
+constexpr std::uint64_t kU32Max = std::numeric_limits<std::uint32_t>::max();
+
+template <class T>
+struct Parsed {
+  std::optional<T> value;
+  std::string problem;
+};
+
+template <class T>
+Parsed<T> ok(T v) {
+  return {std::move(v), {}};
+}
+template <class T>
+Parsed<T> fail(std::string problem) {
+  return {std::nullopt, std::move(problem)};
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+// Leading decimal digits of `s`, consumed from it. nullopt if there are none or they overflow;
+// `overflow` tells the two apart so the message can say "out of range" rather than "not a number".
+std::optional<std::uint64_t> take_number(std::string_view& s, bool& overflow) {
+  std::size_t n = 0;
+  while (n < s.size() && is_digit(s[n])) ++n;
+  if (n == 0) return std::nullopt;
+  std::uint64_t v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + n, v);
+  s.remove_prefix(n);
+  if (ec == std::errc::result_out_of_range) {
+    overflow = true;
+    return std::nullopt;
+  }
+  return v;
+}
+
+bool mul_overflows(std::uint64_t a, std::uint64_t b, std::uint64_t& out) {
+  return __builtin_mul_overflow(a, b, &out);
+}
+
+// "got ..." part of a type mismatch, e.g. `the string "80"`, `an array`.
+std::string got(const RawValue& raw) {
+  switch (raw.kind) {
+    case RawValue::Kind::text:
+    case RawValue::Kind::string:
+      return "the string " + raw.display();
+    case RawValue::Kind::integer:
+      return "the integer " + raw.display();
+    case RawValue::Kind::boolean:
+      return "the boolean " + raw.display();
+    case RawValue::Kind::other:
+      return raw.text;
+  }
+  return raw.text;
+}
+
+std::string mismatch(std::string_view noun, const RawValue& raw) {
+  return "expected " + std::string(noun) + ", got " + got(raw);
+}
+
+// Numeric types share range checking: parse to uint64, then check [min, max] and report the
+// bounds in the type's own notation ("between 1s and 1h").
+template <class Derived>
+struct Ranged {
+  std::uint64_t min = 0;
+  std::uint64_t max = kU32Max;
+
+  Parsed<std::uint64_t> in_range(std::uint64_t v, const RawValue& raw) const {
+    if (v < min || v > max) return fail<std::uint64_t>(out_of_range(raw));
+    return ok(v);
+  }
+  std::string out_of_range(const RawValue& raw) const {
+    const auto& self = static_cast<const Derived&>(*this);
+    return raw.display() + " is out of range: must be between " + self.show(min) + " and " +
+           self.show(max);
+  }
+};
+
+struct UnsignedType : Ranged<UnsignedType> {
+  std::string_view type_name = "UINT";
+  std::string_view noun = "an integer";
+
+  Parsed<std::uint64_t> parse(const RawValue& raw) const {
+    if (raw.kind == RawValue::Kind::integer) {
+      if (raw.integer < 0) return fail<std::uint64_t>(out_of_range(raw));
+      return in_range(static_cast<std::uint64_t>(raw.integer), raw);
+    }
+    if (raw.kind != RawValue::Kind::text) return fail<std::uint64_t>(mismatch(noun, raw));
+    std::string_view s = trim(raw.text);
+    bool negative = !s.empty() && s.front() == '-';
+    if (negative) s.remove_prefix(1);
+    bool overflow = false;
+    auto v = take_number(s, overflow);
+    if ((v || overflow) && s.empty() && (negative || overflow)) {
+      return fail<std::uint64_t>(out_of_range(raw));
+    }
+    if (!v || !s.empty()) {
+      return fail<std::uint64_t>(raw.display() + " is not " + std::string(noun));
+    }
+    return in_range(*v, raw);
+  }
+  std::string show(std::uint64_t v) const { return std::to_string(v); }
+};
+
+UnsignedType port_type() {
+  UnsignedType t;
+  t.min = 0;
+  t.max = 65535;
+  t.type_name = "PORT";
+  t.noun = "a port number";
+  return t;
+}
+
+UnsignedType unsigned_type(std::uint64_t min, std::uint64_t max) {
+  UnsignedType t;
+  t.min = min;
+  t.max = max;
+  return t;
+}
+
+struct Unit {
+  std::string_view name;
+  std::uint64_t factor;
+};
+
+constexpr std::array<Unit, 4> kDurationUnits{{{"d", 86400}, {"h", 3600}, {"m", 60}, {"s", 1}}};
+
+// Seconds. Text is a plain number of seconds or one or more number+unit parts ("1h30m"), so the
+// value that describe() prints can be pasted back.
+struct DurationType : Ranged<DurationType> {
+  std::string_view type_name = "DURATION";
+
+  Parsed<std::uint64_t> parse(const RawValue& raw) const {
+    if (raw.kind == RawValue::Kind::integer) {
+      if (raw.integer < 0) return fail<std::uint64_t>(out_of_range(raw));
+      return in_range(static_cast<std::uint64_t>(raw.integer), raw);
+    }
+    if (raw.kind != RawValue::Kind::text && raw.kind != RawValue::Kind::string) {
+      return fail<std::uint64_t>(mismatch("a duration", raw));
+    }
+    const std::string bad = raw.display() +
+                            " is not a duration (seconds, or numbers with unit s, m, h, d, "
+                            "e.g. \"90s\", \"15m\", \"1h30m\", \"7d\")";
+    std::string_view s = trim(raw.text);
+    std::uint64_t total = 0;
+    bool first = true;
+    while (first || !s.empty()) {
+      bool overflow = false;
+      auto n = take_number(s, overflow);
+      if (overflow) return fail<std::uint64_t>(out_of_range(raw));
+      if (!n) return fail<std::uint64_t>(bad);
+      std::uint64_t factor = 0;
+      if (s.empty() && first) {
+        factor = 1;  // bare number: seconds
+      } else {
+        for (const Unit& u : kDurationUnits) {
+          if (!s.empty() && s.front() == u.name.front()) factor = u.factor;
+        }
+        if (factor == 0) return fail<std::uint64_t>(bad);
+        s.remove_prefix(1);
+      }
+      std::uint64_t part = 0;
+      if (mul_overflows(*n, factor, part) || __builtin_add_overflow(total, part, &total)) {
+        return fail<std::uint64_t>(out_of_range(raw));
+      }
+      first = false;
+    }
+    return in_range(total, raw);
+  }
+
+  std::string show(std::uint64_t seconds) const {
+    for (const Unit& u : kDurationUnits) {
+      if (seconds != 0 && seconds % u.factor == 0) {
+        return std::to_string(seconds / u.factor) + std::string(u.name);
+      }
+    }
+    return std::to_string(seconds) + "s";
+  }
+};
+
+DurationType duration_type(std::uint64_t min, std::uint64_t max) {
+  DurationType t;
+  t.min = min;
+  t.max = max;
+  return t;
+}
+
+// Binary units first so show() prefers them; decimal ones are accepted because people write them.
+constexpr std::array<Unit, 9> kSizeUnits{{{"TiB", 1ULL << 40},
+                                          {"GiB", 1ULL << 30},
+                                          {"MiB", 1ULL << 20},
+                                          {"KiB", 1ULL << 10},
+                                          {"TB", 1000ULL * 1000 * 1000 * 1000},
+                                          {"GB", 1000ULL * 1000 * 1000},
+                                          {"MB", 1000ULL * 1000},
+                                          {"KB", 1000ULL},
+                                          {"B", 1}}};
+
+struct SizeType : Ranged<SizeType> {
+  std::string_view type_name = "SIZE";
+
+  Parsed<std::uint64_t> parse(const RawValue& raw) const {
+    if (raw.kind == RawValue::Kind::integer) {
+      if (raw.integer < 0) return fail<std::uint64_t>(out_of_range(raw));
+      return in_range(static_cast<std::uint64_t>(raw.integer), raw);
+    }
+    if (raw.kind != RawValue::Kind::text && raw.kind != RawValue::Kind::string) {
+      return fail<std::uint64_t>(mismatch("a size", raw));
+    }
+    const std::string bad = raw.display() +
+                            " is not a size (bytes, or a number with unit B, KB, MB, GB, TB, "
+                            "KiB, MiB, GiB, TiB, e.g. \"64KiB\")";
+    std::string_view s = trim(raw.text);
+    bool overflow = false;
+    auto n = take_number(s, overflow);
+    if (overflow) return fail<std::uint64_t>(out_of_range(raw));
+    if (!n) return fail<std::uint64_t>(bad);
+    const std::string unit = lower(trim(s));
+    std::uint64_t factor = unit.empty() ? 1 : 0;
+    for (const Unit& u : kSizeUnits) {
+      if (unit == lower(u.name)) factor = u.factor;
+    }
+    if (factor == 0) return fail<std::uint64_t>(bad);
+    std::uint64_t bytes = 0;
+    if (mul_overflows(*n, factor, bytes)) return fail<std::uint64_t>(out_of_range(raw));
+    return in_range(bytes, raw);
+  }
+
+  std::string show(std::uint64_t bytes) const {
+    for (const Unit& u : kSizeUnits) {
+      if (u.factor >= 1024 && u.name.ends_with("iB") && bytes != 0 && bytes % u.factor == 0) {
+        return std::to_string(bytes / u.factor) + std::string(u.name);
+      }
+    }
+    return std::to_string(bytes);
+  }
+};
+
+SizeType size_type(std::uint64_t min, std::uint64_t max) {
+  SizeType t;
+  t.min = min;
+  t.max = max;
+  return t;
+}
+
+struct BoolType {
+  std::string_view type_name = "BOOL";
+
+  // The file has real booleans; the other spellings exist because env and flags are only text.
+  Parsed<bool> parse(const RawValue& raw) const {
+    if (raw.kind == RawValue::Kind::boolean) return ok(raw.boolean);
+    if (raw.kind != RawValue::Kind::text) return fail<bool>(mismatch("a boolean", raw));
+    const std::string s = lower(trim(raw.text));
+    if (s == "true" || s == "yes" || s == "on" || s == "1") return ok(true);
+    if (s == "false" || s == "no" || s == "off" || s == "0") return ok(false);
+    return fail<bool>(raw.display() + " is not a boolean (true/false, yes/no, on/off, 1/0)");
+  }
+  std::string show(bool v) const { return v ? "true" : "false"; }
+};
+
+// Strings with a validity check that returns what is wrong (empty if fine).
+struct StringType {
+  std::string_view type_name = "TEXT";
+  std::function<std::string(const std::string&)> check;
+
+  Parsed<std::string> parse(const RawValue& raw) const {
+    if (raw.kind != RawValue::Kind::text && raw.kind != RawValue::Kind::string) {
+      return fail<std::string>(mismatch("a string", raw));
+    }
+    if (check) {
+      std::string problem = check(raw.text);
+      if (!problem.empty()) return fail<std::string>(raw.display() + " " + problem);
+    }
+    return ok(raw.text);
+  }
+  std::string show(const std::string& v) const { return v; }
+};
+
+StringType node_name_type() {
+  // The name ends up in cluster membership, file names and $SYS topics, so it is kept to
+  // characters that are safe in all of them; every ordinary host name qualifies.
+  return {"NAME", [](const std::string& s) -> std::string {
+            bool good = !s.empty() && s.size() <= 253 &&
+                        std::all_of(s.begin(), s.end(), [](unsigned char c) {
+                          return std::isalnum(c) || c == '.' || c == '-' || c == '_';
+                        });
+            if (good) return {};
+            return "is not a valid node name (1 to 253 letters, digits, '.', '-' or '_')";
+          }};
+}
+
+StringType path_type() {
+  return {"PATH", [](const std::string& s) -> std::string {
+            return s.empty() ? "is not a path (empty)" : "";
+          }};
+}
+
+StringType address_type() {
+  // Only literals: the listener binds exactly one address, and resolving a name here would make
+  // the bound interface depend on DNS at startup.
+  return {
+      "ADDRESS", [](const std::string& s) -> std::string {
+        unsigned char buf[16];
+        if (inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1) {
+          return {};
+        }
+        return "is not an IP address (e.g. 0.0.0.0, 127.0.0.1, ::)";
+      }};
+}
+
+StringType one_of_type(std::string_view type_name, std::vector<std::string> choices) {
+  return {type_name, [choices](const std::string& s) -> std::string {
+            if (std::find(choices.begin(), choices.end(), s) != choices.end()) return {};
+            std::string list;
+            for (const auto& c : choices) list += (list.empty() ? "" : ", ") + c;
+            return "is not one of " + list;
+          }};
+}
+
+// `access` is a generic lambda returning a reference to the field, so the same accessor serves
+// show() on a const Config and set() on a mutable one.
+template <class Type, class Access>
+Key make_key(std::string_view name, std::string_view description, Type type, Access access) {
+  using Field = std::remove_cvref_t<decltype(access(std::declval<Config&>()))>;
+  Key key;
+  key.name = name;
+  key.type = type.type_name;
+  key.description = description;
+  key.is_boolean = std::is_same_v<Field, bool>;
+  key.show = [type, access](const Config& c) { return type.show(access(c)); };
+  key.set = [type, access](Config& c, const RawValue& raw) -> std::string {
+    auto parsed = type.parse(raw);
+    if (!parsed.value) return parsed.problem;
+    access(c) = static_cast<Field>(*parsed.value);
+    return {};
+  };
+  if constexpr (std::is_integral_v<Field> && !std::is_same_v<Field, bool>) {
+    // A range wider than the field would silently truncate; catch it when the table is built.
+    if (type.max > std::numeric_limits<Field>::max()) std::abort();
+  }
+  return key;
+}
+
+std::vector<Key> build_table() {
+  constexpr std::uint64_t kMaxPacket = 268435455;  // largest MQTT remaining length
+  std::vector<Key> t;
+  t.push_back(make_key(
+      "node.name", "Name of this node; unique within the cluster", node_name_type(),
+      [](auto& c) -> auto& { return c.node.name; }));
+  t.push_back(make_key(
+      "node.data_dir", "Directory for persistent state (sessions, retained messages, cluster)",
+      path_type(), [](auto& c) -> auto& { return c.node.data_dir; }));
+  t.push_back(make_key(
+      "listeners.tcp.bind", "IP address the MQTT TCP listener binds to", address_type(),
+      [](auto& c) -> auto& { return c.tcp.bind; }));
+  t.push_back(make_key(
+      "listeners.tcp.port", "MQTT TCP port; 0 turns the listener off", port_type(),
+      [](auto& c) -> auto& { return c.tcp.port; }));
+  t.push_back(make_key(
+      "broker.threads", "Worker threads; 0 = one per CPU core", unsigned_type(0, 1024),
+      [](auto& c) -> auto& { return c.broker.threads; }));
+  t.push_back(make_key(
+      "log.level", "Log level: trace, debug, info, warn, error or off",
+      one_of_type("LEVEL", {"trace", "debug", "info", "warn", "error", "off"}),
+      [](auto& c) -> auto& { return c.log.level; }));
+  t.push_back(make_key(
+      "mqtt.max_packet_size", "Largest packet accepted from a client (remaining length)",
+      size_type(2, kMaxPacket), [](auto& c) -> auto& { return c.mqtt.max_packet_size; }));
+  t.push_back(make_key(
+      "mqtt.max_inflight", "Outbound QoS 1/2 messages awaiting acknowledgement, per session",
+      unsigned_type(1, 65535), [](auto& c) -> auto& { return c.mqtt.max_inflight; }));
+  t.push_back(make_key(
+      "mqtt.max_queued_messages",
+      "Messages queued per offline or slow session; beyond it new ones drop",
+      unsigned_type(0, kU32Max), [](auto& c) -> auto& { return c.mqtt.max_queued_messages; }));
+  t.push_back(make_key(
+      "mqtt.queue_qos0", "Queue QoS 0 messages for offline persistent sessions", BoolType{},
+      [](auto& c) -> auto& { return c.mqtt.queue_qos0; }));
+  t.push_back(make_key(
+      "mqtt.session_expiry", "How long an offline persistent session is kept",
+      duration_type(0, kU32Max), [](auto& c) -> auto& { return c.mqtt.session_expiry_s; }));
+  t.push_back(make_key(
+      "mqtt.connect_timeout", "Time allowed from TCP accept to CONNECT before disconnecting",
+      duration_type(1, 3600), [](auto& c) -> auto& { return c.mqtt.connect_timeout_s; }));
+  t.push_back(make_key(
+      "mqtt.max_outgoing_bytes",
+      "Unsent bytes per connection beyond which QoS 0 messages are dropped",
+      size_type(1, std::numeric_limits<std::size_t>::max()),
+      [](auto& c) -> auto& { return c.mqtt.max_outgoing_bytes; }));
+  t.push_back(make_key(
+      "mqtt.retained_max_count", "Retained messages kept; 0 = unlimited", unsigned_type(0, kU32Max),
+      [](auto& c) -> auto& { return c.mqtt.retained_max_count; }));
+  t.push_back(make_key(
+      "mqtt.retained_max_age", "Retained messages expire after this; 0 = never",
+      duration_type(0, kU32Max), [](auto& c) -> auto& { return c.mqtt.retained_max_age_s; }));
+  // MQTT carries keepalive in 16 bits, so a larger cap could never be sent to a client.
+  t.push_back(make_key(
+      "mqtt.max_keepalive", "Largest keepalive granted to clients; 0 = grant what the client asks",
+      duration_type(0, 65535), [](auto& c) -> auto& { return c.mqtt.max_keepalive_s; }));
+  return t;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+std::string RawValue::display() const {
+  switch (kind) {
+    case Kind::integer:
+      return std::to_string(integer);
+    case Kind::boolean:
+      return boolean ? "true" : "false";
+    case Kind::other:
+      return text;
+    case Kind::text:
+    case Kind::string:
+      break;
+  }
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[(c >> 4) & 0xf];
+      out += kHex[c & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+const std::vector<Key>& key_table() {
+  static const std::vector<Key> table = build_table();
+  return table;
+}
+
+const Key* find_key(std::string_view name) {
+  for (const Key& k : key_table()) {
+    if (k.name == name) return &k;
+  }
+  return nullptr;
+}
+
+std::string_view closest_key(std::string_view name) {
+  std::string_view best;
+  std::size_t best_distance = std::max<std::size_t>(2, name.size() / 3) + 1;
+  for (const Key& k : key_table()) {
+    std::size_t d = edit_distance(name, k.name);
+    if (d < best_distance) {
+      best = k.name;
+      best_distance = d;
+    }
+  }
+  return best;
+}
+
+}  // namespace meshmq::config::detail
