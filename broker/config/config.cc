@@ -27,9 +27,22 @@ using detail::Setting;
 constexpr std::string_view kEnvPrefix = "MESHMQ_";
 constexpr const char* kConfigEnv = "MESHMQ_CONFIG";
 
-// Variables of the project's build and test scripts (e.g. MESHMQ_TEST_STAGES). A broker started
-// by those scripts inherits them, and they must not be mistaken for misspelt keys.
-constexpr std::string_view kToolingEnvPrefix = "MESHMQ_TEST_";
+// Whether a MESHMQ_* variable is meant as a key, and so must be one. The project's scripts and
+// test harness have their own variables (MESHMQ_BIN, MESHMQ_TEST_STAGES, ...) that a broker they
+// start inherits; those must not stop it. Every key has a '.', hence "__" in its variable, and a
+// variable starting with a section name (MESHMQ_LOG_LEVEL) is a misspelt key too.
+bool looks_like_key(std::string_view name) {
+  std::string_view rest = name.substr(kEnvPrefix.size());
+  if (rest.find("__") != std::string_view::npos) return true;
+  std::string first_word;
+  for (char c : rest.substr(0, rest.find('_'))) {
+    first_word += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  for (const detail::Key& key : key_table()) {
+    if (key.name.substr(0, key.name.find('.')) == first_word) return true;
+  }
+  return false;
+}
 
 std::string host_name() {
   char buf[256] = {};
@@ -97,10 +110,7 @@ std::vector<Setting> read_env(const GetEnv& getenv, std::span<const std::string>
     }
   }
   for (const std::string& name : env_names) {
-    if (!name.starts_with(kEnvPrefix) || name == kConfigEnv ||
-        name.starts_with(kToolingEnvPrefix)) {
-      continue;
-    }
+    if (!name.starts_with(kEnvPrefix) || name == kConfigEnv || !looks_like_key(name)) continue;
     std::string key = env_to_key(name);
     if (env_name(key) == name && find_key(key) != nullptr) continue;  // read above
     if (getenv(name.c_str()) == nullptr) continue;

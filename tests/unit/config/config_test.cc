@@ -544,6 +544,11 @@ TEST_F(ConfigTest, UnknownEnvVariables) {
       {"MESHMQ_LISTENERS_TCP_PORT",
        "config: listeners_tcp_port: unknown key (from MESHMQ_LISTENERS_TCP_PORT); did you mean "
        "MESHMQ_LISTENERS__TCP__PORT?"},
+      {"MESHMQ_LOG_LEVEL",
+       "config: log_level: unknown key (from MESHMQ_LOG_LEVEL); did you mean MESHMQ_LOG__LEVEL?"},
+      {"MESHMQ_MQTT_INFLIGHT",
+       "config: mqtt_inflight: unknown key (from MESHMQ_MQTT_INFLIGHT); did you mean "
+       "MESHMQ_MQTT__MAX_INFLIGHT?"},
       {"MESHMQ_COMPLETELY__DIFFERENT",
        "config: completely.different: unknown key (from MESHMQ_COMPLETELY__DIFFERENT)"},
       {"MESHMQ_log__level",
@@ -562,6 +567,8 @@ TEST_F(ConfigTest, NonKeyEnvVariablesAreIgnored) {
   std::string path = write_file("empty.toml", "");
   env_ = {{"MESHMQ_CONFIG", path},
           {"MESHMQ_TEST_STAGES", "release asan"},
+          {"MESHMQ_BIN", "/usr/bin/meshmq"},
+          {"MESHMQ_", "x"},
           {"MESHMQPORT", "1"},
           {"OTHER_LISTENERS__TCP__PORT", "1"}};
   LoadResult r = run();
