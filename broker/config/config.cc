@@ -5,7 +5,6 @@
 #include <CLI/CLI.hpp>
 #include <cctype>
 #include <exception>
-#include <map>
 
 #include "broker/config/keys.h"
 
@@ -304,11 +303,11 @@ Config defaults() {
 }
 
 std::string describe(const Config& config) {
-  std::string out;
+  std::vector<std::string> lines;
   for (const detail::Key& key : key_table()) {
-    out += std::string(key.name) + " = " + key.show(config) + "\n";
+    lines.push_back(std::string(key.name) + " = " + key.show(config));
   }
-  return out;
+  return join_lines(lines);
 }
 
 std::string env_name(std::string_view key) {

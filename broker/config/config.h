@@ -6,6 +6,9 @@
 //   env:   MESHMQ_LISTENERS__TCP__PORT=1883     (upper case, '.' -> "__")
 //   flag:  --listeners.tcp.port=1883 or --listeners.tcp.port 1883
 // The key table in keys.cc is the single source of truth for names, types, validation and --help.
+// MESHMQ_CONFIG selects the file. Other MESHMQ_* variables shaped like keys (with "__", or starting
+// with a section name as in MESHMQ_LOG_LEVEL) must be keys; the rest (MESHMQ_BIN, MESHMQ_TEST_*)
+// belong to the scripts and test harness and are ignored.
 #pragma once
 
 #include <cstdint>
@@ -60,6 +63,13 @@ struct LoadResult {
 
 using GetEnv = std::function<const char*(const char*)>;
 
+// Typical use in main():
+//   auto r = config::load(argc, argv, [](const char* n) { return std::getenv(n); });
+//   if (!r.error.empty()) { std::cerr << r.error << '\n'; return 2; }
+//   if (r.exit_requested()) { std::cout << r.help; return 0; }
+//   config::setup_logging(r.config->log.level);  // logging.h
+//   spdlog::debug("effective config:\n{}", config::describe(*r.config));
+//
 // Loads defaults <- file (--config PATH, else MESHMQ_CONFIG) <- MESHMQ_* env <- flags.
 // Unknown keys and bad values anywhere are errors naming the key and where the value came from.
 // Never throws and never exits. The names of MESHMQ_* variables (needed to report unknown ones)
@@ -74,7 +84,8 @@ LoadResult load(int argc, const char* const* argv, const GetEnv& getenv,
 // The embedded defaults (node.name = host name).
 Config defaults();
 
-// Effective configuration, one "key = value" line per key in table order, for the startup log.
+// Effective configuration, one "key = value" line per key in table order (no trailing newline),
+// for the startup log. Values are in the notation the parsers accept ("2h", "1MiB").
 std::string describe(const Config& config);
 
 // "listeners.tcp.port" -> "MESHMQ_LISTENERS__TCP__PORT".

@@ -125,6 +125,7 @@ TEST_F(ConfigTest, DescribeShowsDefaultsInInputNotation) {
     EXPECT_TRUE(line.starts_with(std::string(keys()[n].name) + " = ")) << line;
   }
   EXPECT_EQ(n, keys().size());
+  EXPECT_FALSE(describe(c).ends_with('\n'));
 }
 
 TEST_F(ConfigTest, ProcessEnvironmentOverloadUsesOnlyTheGivenGetenv) {
