@@ -314,15 +314,16 @@ class SubscriptionTrie {
 
   // Nodes own nothing: the trie frees them (erase_below, destroy_descendants), which keeps teardown
   // iterative however deep the trie is, where nested unique_ptrs would recurse once per level.
-  struct Node {
-    explicit Node(std::string_view level) : key(level) {}
+  // 16-byte alignment lets ChildTable keep a hash tag in the low bits of child pointers; it costs
+  // nothing since malloc aligns to 16 anyway. With a 16-byte Id (shared_ptr) a node is 64 bytes
+  // plus its level.
+  struct alignas(16) Node : detail::KeyedNode<Node> {
     Node() = default;
     Node(const Node&) = delete;
     Node& operator=(const Node&) = delete;
 
     bool unused() const { return subs.empty() && children.empty() && !plus && !hash; }
 
-    std::string key;  // this node's level; ChildTable looks it up here
     detail::ChildTable<Node> children;
     Node* plus = nullptr;
     Node* hash = nullptr;  // a '#' node is always a leaf
@@ -333,16 +334,21 @@ class SubscriptionTrie {
     Node** special = level == "+" ? &n.plus : level == "#" ? &n.hash : nullptr;
     if (special) {
       if (!*special) {
-        *special = new Node(level);
+        *special = detail::make_node<Node>(level);
         ++nodes_;
       }
       return *special;
     }
     if (Node* c = n.children.find(level)) return c;
-    auto c = std::make_unique<Node>(level);
-    n.children.insert(c.get());
+    Node* c = detail::make_node<Node>(level);
+    try {
+      n.children.insert(c);
+    } catch (...) {
+      detail::destroy_node(c);
+      throw;
+    }
     ++nodes_;
-    return c.release();
+    return c;
   }
 
   // Walks `filter` from `n` (its level at `pos`), calls on_leaf(node of filter) if it exists, then
@@ -365,7 +371,7 @@ class SubscriptionTrie {
     } else {
       n.children.remove(level);
     }
-    delete c;
+    detail::destroy_node(c);
     --nodes_;
   }
 
@@ -412,7 +418,7 @@ class SubscriptionTrie {
       Node* n = pending.back();
       pending.pop_back();
       detach(*n);
-      delete n;
+      detail::destroy_node(n);
     }
   }
 

@@ -125,26 +125,30 @@ class TopicTree {
   };
 
   // Nodes do not own their children (see destroy_descendants). The value sits behind a pointer so
-  // the many value-less inner nodes stay small whatever sizeof(Value) is.
-  struct Node {
-    explicit Node(std::string_view level) : key(level) {}
+  // the many value-less inner nodes stay small (32 bytes plus the level) whatever sizeof(Value) is.
+  // 16-byte alignment: ChildTable keeps a hash tag in the low bits of child pointers.
+  struct alignas(16) Node : detail::KeyedNode<Node> {
     Node() = default;
     Node(const Node&) = delete;
     Node& operator=(const Node&) = delete;
 
     bool unused() const { return !slot && children.empty(); }
 
-    std::string key;
     detail::ChildTable<Node> children;
     std::unique_ptr<Slot> slot;
   };
 
   Node* child_for_set(Node& n, std::string_view level) {
     if (Node* c = n.children.find(level)) return c;
-    auto c = std::make_unique<Node>(level);
-    n.children.insert(c.get());
+    Node* c = detail::make_node<Node>(level);
+    try {
+      n.children.insert(c);
+    } catch (...) {
+      detail::destroy_node(c);
+      throw;
+    }
     ++nodes_;
-    return c.release();
+    return c;
   }
 
   template <class OnLeaf>
@@ -159,7 +163,7 @@ class TopicTree {
     erase_below(*c, topic, pos, on_leaf);
     if (!c->unused()) return;
     n.children.remove(level);
-    delete c;
+    detail::destroy_node(c);
     --nodes_;
   }
 
@@ -183,7 +187,7 @@ class TopicTree {
   template <class NodeT, class Fn>
   static void for_each_child(NodeT& n, bool skip_dollar, Fn&& fn) {
     n.children.for_each([&](Node* c) {
-      if (!skip_dollar || c->key.empty() || c->key.front() != '$') fn(static_cast<NodeT&>(*c));
+      if (!skip_dollar || !c->key().starts_with('$')) fn(static_cast<NodeT&>(*c));
     });
   }
 
@@ -230,7 +234,7 @@ class TopicTree {
       Node* n = pending.back();
       pending.pop_back();
       detach(*n);
-      delete n;
+      detail::destroy_node(n);
     }
   }
 

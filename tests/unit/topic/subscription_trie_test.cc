@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -295,6 +296,20 @@ TEST(SubscriptionTrie, DeepFilter) {
   EXPECT_EQ(matches(trie, filter).size(), 2u);
   EXPECT_TRUE(trie.erase(filter, 1));
   EXPECT_EQ(trie.size(), 1u);
+}
+
+// A level no MQTT packet can carry is refused, and the nodes created for the levels before it are
+// freed again.
+TEST(SubscriptionTrie, OverlongLevelThrowsAndLeavesNothingBehind) {
+  Trie trie;
+  trie.insert("a/b", 1, 1);
+  const std::string filter = "a/x/" + std::string(70'000, 'l');
+  EXPECT_THROW(trie.insert(filter, 2, 2), std::length_error);
+  EXPECT_EQ(trie.node_count(), 3u);
+  EXPECT_EQ(trie.size(), 1u);
+  const std::string longest = "a/" + std::string(0xffff, 'l');
+  EXPECT_TRUE(trie.insert(longest, 3, 3));
+  EXPECT_EQ(matches(trie, longest), (std::vector<std::pair<int, int>>{{3, 3}}));
 }
 
 // Random filters and topics over a small alphabet, so that they collide often, including empty

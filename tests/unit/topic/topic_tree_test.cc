@@ -7,6 +7,7 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -149,6 +150,13 @@ TEST(TopicTree, MoveOnlyValuesAndRelease) {
   TopicTree<std::unique_ptr<int>> owned;
   owned.set("x", std::make_unique<int>(5));
   EXPECT_EQ(**owned.find("x"), 5);
+}
+
+TEST(TopicTree, OverlongLevelThrowsAndLeavesNothingBehind) {
+  Tree tree;
+  EXPECT_THROW(tree.set("a/b/" + std::string(70'000, 'l'), 1), std::length_error);
+  EXPECT_EQ(tree.node_count(), 1u);
+  EXPECT_TRUE(tree.empty());
 }
 
 TEST(TopicTree, RandomAgainstReference) {
