@@ -72,6 +72,22 @@ TEST(TopicValidity, LengthLimitIsTheWireLimit) {
   EXPECT_FALSE(valid_topic_filter(std::string(65536, 'a')));
 }
 
+TEST(TopicValidity, ForbiddenCharacterAtEveryPositionOfLongerNames) {
+  // valid_topic_name scans eight bytes at a time; every offset of every word and the tail matter.
+  for (std::size_t length = 1; length <= 24; ++length) {
+    const std::string clean(length, 'a');
+    EXPECT_TRUE(valid_topic_name(clean)) << length;
+    for (std::size_t pos = 0; pos < length; ++pos) {
+      for (const char bad : {'+', '#', '\0'}) {
+        std::string name = clean;
+        name[pos] = bad;
+        EXPECT_FALSE(valid_topic_name(name)) << length << " " << pos << " " << int{bad};
+        EXPECT_TRUE(has_wildcard(name) == (bad != '\0')) << length << " " << pos;
+      }
+    }
+  }
+}
+
 TEST(TopicValidity, HasWildcard) {
   EXPECT_TRUE(has_wildcard("a/+"));
   EXPECT_TRUE(has_wildcard("#"));
