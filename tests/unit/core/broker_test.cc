@@ -268,6 +268,7 @@ TEST(BrokerRetained, DeliveredOnSubscribeWithRetainFlagAndClearedByEmptyPayload)
   auto pub = f.connect("pub", true, 0);
   pub->receive(publish("r/1", "kept", QoS::kAtLeastOnce, 1, true));
   auto sub = f.connect("sub", true, 1);
+  sub->sent();
   sub->receive(subscribe(1, {{"r/+", QoS::kExactlyOnce}}));
   auto packets = sub->sent();
   ASSERT_EQ(packets.size(), 2u);

@@ -2,6 +2,8 @@
 // byte buffer, so broker behaviour is tested without sockets, threads or sleeps.
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <deque>
 #include <functional>
 #include <memory>
@@ -105,7 +107,9 @@ class FakeConnection final : public core::Connection {
 
 struct BrokerFixture {
   explicit BrokerFixture(std::size_t workers = 2, core::MqttOptions o = {})
-      : options(o), executor(workers), retained(options), broker(options, executor, retained) {}
+      : options(o), executor(workers), retained(options), broker(options, executor, retained) {
+    spdlog::set_level(spdlog::level::warn);  // connect/disconnect lines would drown test output
+  }
 
   std::shared_ptr<FakeConnection> connect(const std::string& id, bool clean, std::size_t worker,
                                           std::optional<codec::Will> will = std::nullopt) {
