@@ -18,8 +18,9 @@
 //    10,000 subscribers still inserts, finds and erases in O(1).
 //  - nodes left without subscribers or children are freed by erase(), so unsubscribing returns
 //    memory.
-// The broker should cap the number of levels in a filter (like Mosquitto's 200) so that
-// insert/erase recursion and pathological matches stay shallow.
+// The broker should cap the number of levels in a filter (Mosquitto refuses more than 200 since
+// CVE-2019-11779) so that erase recursion and '+'-heavy matches stay shallow; the trie itself only
+// relies on the 65535-byte limit of a topic.
 #pragma once
 
 #include <cassert>
