@@ -48,5 +48,5 @@ if [ "$status" -ne 0 ]; then
   fi
   exit 1
 fi
-grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb)" "$scratch/log" || true
+grep -E "^(#[0-9]+.*DONE|Done|stat::number_of_executed_units|stat::peak_rss_mb)" "$scratch/log" || true
 echo "fuzz: no crash in ${seconds}s"
