@@ -10,7 +10,8 @@
 #include "broker/net/server.h"
 
 int main(int argc, char** argv) {
-  auto result = meshmq::config::load(argc, argv, [](const char* name) { return std::getenv(name); });
+  auto result =
+      meshmq::config::load(argc, argv, [](const char* name) { return std::getenv(name); });
   if (!result.error.empty()) {
     std::fprintf(stderr, "%s\n", result.error.c_str());
     return 2;

@@ -10,8 +10,9 @@
 
 namespace meshmq::core {
 
-Broker::Broker(const MqttOptions& options, Executor& executor, RetainedStore& retained)
-    : options_(options), executor_(executor), retained_(retained) {
+Broker::Broker(const MqttOptions& options, Executor& executor, RetainedStore& retained,
+               SessionStore& sessions)
+    : options_(options), executor_(executor), retained_(retained), sessions_(sessions) {
   for (std::size_t i = 0; i < executor.size(); ++i) {
     auto w = std::make_unique<Worker>();
     w->outbox.resize(executor.size());
@@ -23,7 +24,8 @@ Broker::~Broker() = default;
 
 std::string Broker::assign_client_id() {
   // MQTT-3.1.3-6: unique per server. A random prefix keeps ids unique across restarts and nodes.
-  static const std::uint64_t prefix = std::random_device{}() ^ (std::uint64_t{std::random_device{}()} << 32);
+  static const std::uint64_t prefix =
+      std::random_device{}() ^ (std::uint64_t{std::random_device{}()} << 32);
   char buf[48];
   std::snprintf(buf, sizeof buf, "meshmq-%016llx-%llu", static_cast<unsigned long long>(prefix),
                 static_cast<unsigned long long>(assigned_ids_.fetch_add(1) + 1));
@@ -31,6 +33,11 @@ std::string Broker::assign_client_id() {
 }
 
 // --- sessions ---
+
+SessionPtr Broker::make_session(const std::string& client_id, bool clean_session,
+                                std::size_t owner) {
+  return std::make_shared<Session>(client_id, !clean_session, owner, options_, sessions_);
+}
 
 void Broker::connect(std::shared_ptr<Connection> conn, const std::string& client_id,
                      bool clean_session) {
@@ -40,13 +47,14 @@ void Broker::connect(std::shared_ptr<Connection> conn, const std::string& client
     std::lock_guard lock(registry_mu_);
     auto it = registry_.find(client_id);
     if (it == registry_.end()) {
-      created = std::make_shared<Session>(client_id, !clean_session, conn->worker(), options_);
+      created = make_session(client_id, clean_session, conn->worker());
       registry_.emplace(client_id, created);
     } else {
       existing = it->second;
     }
   }
   if (created) {
+    if (created->persistent()) sessions_.session_created(*created);
     conn->finish_connect(std::move(created), false);
     return;
   }
@@ -87,14 +95,13 @@ void Broker::takeover(SessionPtr existing, std::shared_ptr<Connection> conn, boo
   const std::size_t target = conn->worker();
   if (clean_session || !existing->persistent()) {
     // MQTT-3.1.2-6: clean session 1 discards the previous session.
-    auto fresh =
-        std::make_shared<Session>(existing->client_id(), !clean_session, target, options_);
+    auto fresh = make_session(existing->client_id(), clean_session, target);
     {
       std::lock_guard lock(registry_mu_);
       registry_[existing->client_id()] = fresh;
     }
-    existing->mark_discarded();
     discard(existing);
+    if (fresh->persistent()) sessions_.session_created(*fresh);
     executor_.post(target, [conn, fresh] { conn->finish_connect(fresh, false); });
     return;
   }
@@ -120,7 +127,9 @@ void Broker::connection_closed(Connection& conn, const SessionPtr& session) {
 }
 
 void Broker::discard(const SessionPtr& session) {
+  if (session->discarded()) return;
   session->mark_discarded();
+  if (session->persistent()) sessions_.session_ended(*session);
   std::vector<RouteChange> changes;
   for (auto& [filter, qos] : session->subscriptions()) changes.push_back({filter, qos, false});
   session->subscriptions().clear();
@@ -140,7 +149,8 @@ void Broker::tick(std::size_t worker, Clock::time_point now) {
       auto it = registry_.find(s->client_id());
       if (it != registry_.end() && it->second == s) registry_.erase(it);
     }
-    spdlog::info("session {} expired after {} s offline", s->client_id(), options_.session_expiry_s);
+    spdlog::info("session {} expired after {} s offline", s->client_id(),
+                 options_.session_expiry_s);
     discard(s);
   }
   if (worker == 0) retained_.purge_expired(now);
@@ -187,6 +197,7 @@ void Broker::subscribe(std::shared_ptr<Connection> conn, codec::Subscribe packet
     suback.return_codes.push_back(static_cast<std::uint8_t>(t.qos));
     auto [it, added] = session->subscriptions().insert_or_assign(t.filter, t.qos);
     if (!added) subscription_count_ -= 1;  // a replacement, not a new subscription
+    if (session->persistent()) sessions_.subscription_set(*session, t.filter, t.qos);
     changes.push_back({std::move(t.filter), t.qos, true});
   }
   auto granted = std::make_shared<std::vector<RouteChange>>(changes);
@@ -208,7 +219,9 @@ void Broker::unsubscribe(std::shared_ptr<Connection> conn, codec::Unsubscribe pa
   const SessionPtr& session = conn->session();
   std::vector<RouteChange> changes;
   for (std::string& f : packet.filters) {
-    if (session->subscriptions().erase(f) != 0) changes.push_back({std::move(f), QoS{}, false});
+    if (session->subscriptions().erase(f) == 0) continue;
+    if (session->persistent()) sessions_.subscription_removed(*session, f);
+    changes.push_back({std::move(f), QoS{}, false});
   }
   const std::uint16_t id = packet.packet_id;
   // MQTT-3.10.4-5: UNSUBACK even when nothing matched.
@@ -226,8 +239,9 @@ void Broker::publish(MessagePtr message) {
                  message->topic, options_.retained_max_count);
   }
   w.matches.clear();
-  w.trie.match(message->topic,
-               [&](const SessionPtr& s, QoS q) { w.matches.push_back(Match{&s, q}); });
+  w.trie.match(message->topic, [&](const SessionPtr& s, QoS q) {
+    w.matches.push_back(Match{&s, q});
+  });
   if (w.matches.size() > 1) {
     // MQTT-3.3.5-1: overlapping subscriptions of one client give one copy at the highest QoS.
     std::sort(w.matches.begin(), w.matches.end(),

@@ -23,6 +23,7 @@
 #include "broker/core/options.h"
 #include "broker/core/retained_store.h"
 #include "broker/core/session.h"
+#include "broker/core/session_store.h"
 #include "broker/topic/subscription_trie.h"
 
 namespace meshmq::core {
@@ -37,11 +38,13 @@ struct BrokerStats {
 
 class Broker {
  public:
-  Broker(const MqttOptions& options, Executor& executor, RetainedStore& retained);
+  Broker(const MqttOptions& options, Executor& executor, RetainedStore& retained,
+         SessionStore& sessions);
   ~Broker();
 
   const MqttOptions& options() const { return options_; }
   WorkerCounters& counters(std::size_t worker) { return workers_[worker]->counters; }
+  SessionStore& session_store() { return sessions_; }
   std::size_t worker_count() const { return workers_.size(); }
 
   std::string assign_client_id();
@@ -76,7 +79,7 @@ class Broker {
   };
   struct Worker {
     Trie trie;
-    std::vector<Match> matches;                // scratch for publish()
+    std::vector<Match> matches;                 // scratch for publish()
     std::vector<std::vector<Delivery>> outbox;  // per target worker
     bool outbox_scheduled = false;
     std::unordered_set<SessionPtr> offline;  // persistent sessions owned here with no connection
@@ -90,6 +93,7 @@ class Broker {
 
   void takeover(SessionPtr existing, std::shared_ptr<Connection> conn, bool clean_session);
   void discard(const SessionPtr& session);
+  SessionPtr make_session(const std::string& client_id, bool clean_session, std::size_t owner);
   void update_routes(const SessionPtr& session, std::vector<RouteChange> changes,
                      std::function<void()> done);
   void deliver(std::size_t worker, Delivery&& d);
@@ -98,6 +102,7 @@ class Broker {
   const MqttOptions& options_;
   Executor& executor_;
   RetainedStore& retained_;
+  SessionStore& sessions_;
   std::vector<std::unique_ptr<Worker>> workers_;
 
   std::mutex registry_mu_;

@@ -26,7 +26,9 @@ Connection::Connection(Broker& broker, std::size_t worker, std::string peer)
 
 Connection::~Connection() = default;
 
-WorkerCounters& Connection::counters() { return broker_.counters(worker_); }
+WorkerCounters& Connection::counters() {
+  return broker_.counters(worker_);
+}
 
 void Connection::start() {
   counters().connections_opened.add();
@@ -99,41 +101,41 @@ void Connection::handle(codec::Packet&& packet) {
     }
     return;
   }
-  std::visit(
-      Overloaded{
-          [&](codec::Connect&) { close("second CONNECT on one connection (MQTT-3.1.0-2)"); },
-          [&](codec::Publish& p) { handle_publish(std::move(p)); },
-          [&](codec::Puback& p) { session_->on_puback(p.packet_id, counters()); },
-          [&](codec::Pubrec& p) {
-            session_->on_pubrec(p.packet_id);
-            // Answered even for an unknown id so a client resuming an old exchange can finish it.
-            send(codec::Pubrel{p.packet_id});
-          },
-          [&](codec::Pubrel& p) {
-            session_->release_inbound_qos2(p.packet_id);
-            send(codec::Pubcomp{p.packet_id});
-          },
-          [&](codec::Pubcomp& p) { session_->on_pubcomp(p.packet_id, counters()); },
-          [&](codec::Subscribe& p) {
-            block();
-            broker_.subscribe(shared_from_this(), std::move(p));
-          },
-          [&](codec::Unsubscribe& p) {
-            block();
-            broker_.unsubscribe(shared_from_this(), std::move(p));
-          },
-          [&](codec::Pingreq&) { send(codec::Pingresp{}); },
-          [&](codec::Disconnect&) {
-            // MQTT-3.14.4-3: a clean DISCONNECT discards the will.
-            will_.reset();
-            close("client sent DISCONNECT", false);
-          },
-          [&](auto& other) {
-            close(std::string("unexpected ") + codec::packet_type_name(codec::packet_type(other)) +
-                  " from a client");
-          },
-      },
-      packet);
+  std::visit(Overloaded{
+                 [&](codec::Connect&) { close("second CONNECT on one connection (MQTT-3.1.0-2)"); },
+                 [&](codec::Publish& p) { handle_publish(std::move(p)); },
+                 [&](codec::Puback& p) { session_->on_puback(p.packet_id, counters()); },
+                 [&](codec::Pubrec& p) {
+                   session_->on_pubrec(p.packet_id);
+                   // Answered even for an unknown id so a client resuming an old exchange can
+                   // finish it.
+                   send(codec::Pubrel{p.packet_id});
+                 },
+                 [&](codec::Pubrel& p) {
+                   session_->release_inbound_qos2(p.packet_id);
+                   send(codec::Pubcomp{p.packet_id});
+                 },
+                 [&](codec::Pubcomp& p) { session_->on_pubcomp(p.packet_id, counters()); },
+                 [&](codec::Subscribe& p) {
+                   block();
+                   broker_.subscribe(shared_from_this(), std::move(p));
+                 },
+                 [&](codec::Unsubscribe& p) {
+                   block();
+                   broker_.unsubscribe(shared_from_this(), std::move(p));
+                 },
+                 [&](codec::Pingreq&) { send(codec::Pingresp{}); },
+                 [&](codec::Disconnect&) {
+                   // MQTT-3.14.4-3: a clean DISCONNECT discards the will.
+                   will_.reset();
+                   close("client sent DISCONNECT", false);
+                 },
+                 [&](auto& other) {
+                   close(std::string("unexpected ") +
+                         codec::packet_type_name(codec::packet_type(other)) + " from a client");
+                 },
+             },
+             packet);
 }
 
 void Connection::handle_connect(codec::Connect&& connect) {
@@ -218,16 +220,27 @@ void Connection::handle_publish(codec::Publish&& p) {
   switch (qos) {
     case QoS::kAtMostOnce:
       route();
-      break;
+      return;
     case QoS::kAtLeastOnce:
       route();
-      send(codec::Puback{id});
-      break;
+      acknowledge(codec::Puback{id});
+      return;
     case QoS::kExactlyOnce:
       if (session_->begin_inbound_qos2(id)) route();
-      send(codec::Pubrec{id});
-      break;
+      acknowledge(codec::Pubrec{id});
+      return;
   }
+}
+
+void Connection::acknowledge(codec::Packet ack) {
+  SessionStore& store = broker_.session_store();
+  if (!store.pending()) {
+    send(ack);
+    return;
+  }
+  // Acknowledged only once what this publish changed is durable; commits complete in order, so
+  // acknowledgements keep the order of the publishes (MQTT-4.6.0-2, -3).
+  store.commit([self = shared_from_this(), ack = std::move(ack)] { self->send(ack); });
 }
 
 bool Connection::can_write() const {
@@ -283,7 +296,9 @@ void Connection::close(std::string_view reason, bool publish_will) {
   transport_close();
 }
 
-void Connection::on_transport_closed(std::string_view reason) { close(reason); }
+void Connection::on_transport_closed(std::string_view reason) {
+  close(reason);
+}
 
 void Connection::on_output_drained() {
   if (session_ && !closed_) session_->pump(counters());

@@ -35,7 +35,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_bytes(std::span<const std::uint8_t> data);
   void on_timer();
   void on_transport_closed(std::string_view reason);  // EOF or socket error
-  void on_output_drained();                            // everything queued was written
+  void on_output_drained();                           // everything queued was written
 
   // --- called by the session and the broker ---
   bool can_write() const;
@@ -77,6 +77,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void handle(codec::Packet&& packet);
   void handle_connect(codec::Connect&& connect);
   void handle_publish(codec::Publish&& publish);
+  void acknowledge(codec::Packet ack);
   void handle_decode_error(codec::DecodeError error);
   void arm_keepalive();
   void count_sent(std::size_t bytes_before);

@@ -9,7 +9,9 @@ namespace meshmq::core {
 
 struct Counter {
   std::atomic<std::uint64_t> value{0};
-  void add(std::uint64_t n = 1) { value.store(value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void add(std::uint64_t n = 1) {
+    value.store(value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   std::uint64_t get() const { return value.load(std::memory_order_relaxed); }
 };
 

@@ -23,6 +23,8 @@ struct Message {
 
 using MessagePtr = std::shared_ptr<const Message>;
 
-inline QoS min_qos(QoS a, QoS b) { return a < b ? a : b; }
+inline QoS min_qos(QoS a, QoS b) {
+  return a < b ? a : b;
+}
 
 }  // namespace meshmq::core

@@ -4,18 +4,27 @@
 
 #include "broker/core/connection.h"
 #include "broker/core/counters.h"
+#include "broker/core/session_store.h"
 
 namespace meshmq::core {
 
 Session::Session(std::string client_id, bool persistent, std::size_t owner,
-                 const MqttOptions& options)
-    : client_id_(std::move(client_id)), persistent_(persistent), options_(options), owner_(owner) {}
+                 const MqttOptions& options, SessionStore& store)
+    : client_id_(std::move(client_id)),
+      persistent_(persistent),
+      options_(options),
+      store_(store),
+      owner_(owner) {}
 
-void Session::attach(Connection* connection) { connection_ = connection; }
+void Session::attach(Connection* connection) {
+  connection_ = connection;
+  if (SessionStore* st = store()) st->session_online(*this);
+}
 
 void Session::detach(Clock::time_point now) {
   connection_ = nullptr;
   expires_at_ = now + std::chrono::seconds(options_.session_expiry_s);
+  if (SessionStore* st = store()) st->session_offline(*this);
 }
 
 void Session::deliver(const MessagePtr& message, QoS qos, bool retain, WorkerCounters& counters) {
@@ -23,7 +32,8 @@ void Session::deliver(const MessagePtr& message, QoS qos, bool retain, WorkerCou
   Outbound out{message, qos, retain};
   if (connection_ == nullptr) {
     // MQTT-3.1.2-5: QoS 1/2 are kept for an offline persistent session; QoS 0 only if configured.
-    if (persistent_ && (qos != QoS::kAtMostOnce || options_.queue_qos0)) enqueue(std::move(out), counters);
+    if (persistent_ && (qos != QoS::kAtMostOnce || options_.queue_qos0))
+      enqueue(std::move(out), counters);
     return;
   }
   if (qos == QoS::kAtMostOnce) {
@@ -50,7 +60,9 @@ void Session::enqueue(Outbound out, WorkerCounters& counters) {
     counters.dropped_queue_full.add();
     return;
   }
-  queue_.push_back(std::move(out));
+  const std::uint64_t seq = ++last_seq_;
+  if (SessionStore* st = store()) st->message_queued(*this, seq, out);
+  queue_.push_back(Queued{seq, std::move(out)});
 }
 
 void Session::send_new(Outbound out, WorkerCounters& counters) {
@@ -59,6 +71,7 @@ void Session::send_new(Outbound out, WorkerCounters& counters) {
   } else {
     std::uint16_t id = next_packet_id();
     connection_->send_publish(*out.message, out.qos, out.retain, false, id);
+    if (SessionStore* st = store()) st->inflight_sent(*this, id, out);
     inflight_.push_back(Inflight{id, std::move(out), false});
   }
   counters.messages_sent.add();
@@ -91,10 +104,13 @@ void Session::resume(WorkerCounters& counters) {
 
 void Session::pump(WorkerCounters& counters) {
   while (connection_ != nullptr && !queue_.empty() && connection_->can_write()) {
-    if (queue_.front().qos != QoS::kAtMostOnce && inflight_.size() >= options_.max_inflight) break;
-    Outbound out = std::move(queue_.front());
+    if (queue_.front().out.qos != QoS::kAtMostOnce && inflight_.size() >= options_.max_inflight) {
+      break;
+    }
+    Queued q = std::move(queue_.front());
     queue_.pop_front();
-    send_new(std::move(out), counters);
+    if (SessionStore* st = store()) st->message_dequeued(*this, q.seq);
+    send_new(std::move(q.out), counters);
   }
 }
 
@@ -103,6 +119,7 @@ bool Session::on_puback(std::uint16_t packet_id, WorkerCounters& counters) {
     return f.packet_id == packet_id && f.out.qos == QoS::kAtLeastOnce;
   });
   if (it == inflight_.end()) return false;
+  if (SessionStore* st = store()) st->inflight_done(*this, packet_id);
   inflight_.erase(it);
   pump(counters);
   return true;
@@ -114,6 +131,7 @@ bool Session::on_pubrec(std::uint16_t packet_id) {
   });
   if (it == inflight_.end()) return false;
   it->awaiting_pubcomp = true;
+  if (SessionStore* st = store()) st->inflight_pubrec(*this, packet_id);
   it->out.message.reset();  // MQTT-4.3.3: after PUBREC only the id matters; free the payload
   return true;
 }
@@ -123,6 +141,7 @@ bool Session::on_pubcomp(std::uint16_t packet_id, WorkerCounters& counters) {
     return f.packet_id == packet_id && f.awaiting_pubcomp;
   });
   if (it == inflight_.end()) return false;
+  if (SessionStore* st = store()) st->inflight_done(*this, packet_id);
   inflight_.erase(it);
   pump(counters);
   return true;
@@ -133,6 +152,7 @@ bool Session::begin_inbound_qos2(std::uint16_t packet_id) {
     return false;
   }
   inbound_qos2_.push_back(packet_id);
+  if (SessionStore* st = store()) st->inbound_qos2_held(*this, packet_id);
   return true;
 }
 
@@ -141,6 +161,7 @@ void Session::release_inbound_qos2(std::uint16_t packet_id) {
   if (it != inbound_qos2_.end()) {
     *it = inbound_qos2_.back();
     inbound_qos2_.pop_back();
+    if (SessionStore* st = store()) st->inbound_qos2_released(*this, packet_id);
   }
 }
 

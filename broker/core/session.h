@@ -20,6 +20,7 @@
 namespace meshmq::core {
 
 class Connection;
+class SessionStore;
 struct WorkerCounters;
 
 class Session {
@@ -35,7 +36,8 @@ class Session {
     bool awaiting_pubcomp;  // QoS 2: PUBREC received, PUBREL sent
   };
 
-  Session(std::string client_id, bool persistent, std::size_t owner, const MqttOptions& options);
+  Session(std::string client_id, bool persistent, std::size_t owner, const MqttOptions& options,
+          SessionStore& store);
 
   const std::string& client_id() const { return client_id_; }
   bool persistent() const { return persistent_; }
@@ -75,6 +77,12 @@ class Session {
   std::size_t queued_count() const { return queue_.size(); }
 
  private:
+  struct Queued {
+    std::uint64_t seq;  // the store's key for this entry
+    Outbound out;
+  };
+  // Store hooks fire for persistent sessions only: clean sessions never reach the disk.
+  SessionStore* store() const { return persistent_ ? &store_ : nullptr; }
   void send_new(Outbound out, WorkerCounters& counters);
   void enqueue(Outbound out, WorkerCounters& counters);
   std::uint16_t next_packet_id();
@@ -82,6 +90,7 @@ class Session {
   const std::string client_id_;
   const bool persistent_;
   const MqttOptions& options_;
+  SessionStore& store_;
   std::atomic<std::size_t> owner_;
   Connection* connection_ = nullptr;
   bool discarded_ = false;
@@ -89,7 +98,8 @@ class Session {
   std::uint16_t last_packet_id_ = 0;
   std::map<std::string, QoS, std::less<>> subscriptions_;
   std::deque<Inflight> inflight_;  // in send order; acks may arrive in any order
-  std::deque<Outbound> queue_;
+  std::deque<Queued> queue_;
+  std::uint64_t last_seq_ = 0;
   std::vector<std::uint16_t> inbound_qos2_;  // few at a time: a vector beats a set here
 };
 

@@ -32,7 +32,7 @@ struct Server::Impl {
       : cfg(std::move(c)),
         pool(thread_count(cfg.broker.threads)),
         retained(cfg.mqtt),
-        broker(cfg.mqtt, pool, retained),
+        broker(cfg.mqtt, pool, retained, sessions),
         signals(pool.context(0), SIGINT, SIGTERM) {
     for (std::size_t i = 0; i < pool.size(); ++i) {
       ticks.push_back(std::make_unique<asio::steady_timer>(pool.context(i)));
@@ -70,6 +70,7 @@ struct Server::Impl {
   config::Config cfg;
   WorkerPool pool;
   core::MemoryRetainedStore retained;
+  core::MemorySessionStore sessions;
   core::Broker broker;
   asio::signal_set signals;
   std::vector<std::unique_ptr<asio::steady_timer>> ticks;

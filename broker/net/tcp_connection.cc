@@ -23,7 +23,9 @@ TcpConnection::TcpConnection(core::Broker& broker, WorkerPool& pool, std::size_t
   pool_.connections(worker).insert(this);
 }
 
-TcpConnection::~TcpConnection() { pool_.connections(worker()).erase(this); }
+TcpConnection::~TcpConnection() {
+  pool_.connections(worker()).erase(this);
+}
 
 std::shared_ptr<TcpConnection> TcpConnection::self() {
   return std::static_pointer_cast<TcpConnection>(shared_from_this());
@@ -96,24 +98,26 @@ void TcpConnection::do_write() {
   }
   writing_.swap(out_);
   write_in_flight_ = true;
-  asio::async_write(socket_, asio::buffer(writing_), [self = self()](const error_code& ec, std::size_t) {
-    self->write_in_flight_ = false;
-    if (ec) {
-      self->writing_.clear();
-      self->on_transport_closed("write failed: " + ec.message());
-      self->finish_close();
-      return;
-    }
-    // Give the memory back: a connection that is not sending holds no write buffer.
-    std::string().swap(self->writing_);
-    if (!self->out_.empty()) {
-      self->do_write();
-    } else if (self->closing_) {
-      self->finish_close();
-    } else {
-      self->on_output_drained();
-    }
-  });
+  asio::async_write(socket_, asio::buffer(writing_),
+                    [self = self()](const error_code& ec, std::size_t) {
+                      self->write_in_flight_ = false;
+                      if (ec) {
+                        self->writing_.clear();
+                        self->on_transport_closed("write failed: " + ec.message());
+                        self->finish_close();
+                        return;
+                      }
+                      // Give the memory back: a connection that is not sending holds no write
+                      // buffer.
+                      std::string().swap(self->writing_);
+                      if (!self->out_.empty()) {
+                        self->do_write();
+                      } else if (self->closing_) {
+                        self->finish_close();
+                      } else {
+                        self->on_output_drained();
+                      }
+                    });
 }
 
 void TcpConnection::transport_close() {

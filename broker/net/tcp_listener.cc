@@ -34,7 +34,9 @@ void TcpListener::listen(const std::string& bind, std::uint16_t port) {
   port_ = acceptor_.local_endpoint().port();
 }
 
-void TcpListener::start() { accept_next(); }
+void TcpListener::start() {
+  accept_next();
+}
 
 void TcpListener::stop() {
   error_code ec;
@@ -45,28 +47,31 @@ void TcpListener::stop() {
 void TcpListener::accept_next() {
   const std::size_t worker = next_worker_;
   next_worker_ = (next_worker_ + 1) % pool_.size();
-  acceptor_.async_accept(pool_.context(worker), [this, worker](const error_code& ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted) return;
-    if (ec) {
-      // Out of descriptors and the like: say so and back off instead of spinning.
-      spdlog::error("accept on port {} failed: {}; retrying in 100 ms", port_, ec.message());
-      retry_timer_.expires_after(std::chrono::milliseconds(100));
-      retry_timer_.async_wait([this](const error_code& ec) {
-        if (!ec) accept_next();
+  acceptor_.async_accept(
+      pool_.context(worker), [this, worker](const error_code& ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted) return;
+        if (ec) {
+          // Out of descriptors and the like: say so and back off instead of spinning.
+          spdlog::error("accept on port {} failed: {}; retrying in 100 ms", port_, ec.message());
+          retry_timer_.expires_after(std::chrono::milliseconds(100));
+          retry_timer_.async_wait([this](const error_code& ec) {
+            if (!ec) accept_next();
+          });
+          return;
+        }
+        error_code pec;
+        auto remote = socket.remote_endpoint(pec);
+        std::string peer = pec ? std::string("unknown")
+                               : remote.address().to_string() + ":" + std::to_string(remote.port());
+        // The socket already belongs to the target worker's io_context; start it there.
+        asio::post(pool_.context(worker),
+                   [this, worker, s = std::move(socket), peer = std::move(peer)]() mutable {
+                     auto conn = std::make_shared<TcpConnection>(broker_, pool_, worker,
+                                                                 std::move(s), std::move(peer));
+                     conn->begin();
+                   });
+        accept_next();
       });
-      return;
-    }
-    error_code pec;
-    auto remote = socket.remote_endpoint(pec);
-    std::string peer = pec ? std::string("unknown")
-                           : remote.address().to_string() + ":" + std::to_string(remote.port());
-    // The socket already belongs to the target worker's io_context; start it there.
-    asio::post(pool_.context(worker), [this, worker, s = std::move(socket), peer = std::move(peer)]() mutable {
-      auto conn = std::make_shared<TcpConnection>(broker_, pool_, worker, std::move(s), std::move(peer));
-      conn->begin();
-    });
-    accept_next();
-  });
 }
 
 }  // namespace meshmq::net

@@ -37,8 +37,8 @@ class WorkerPool final : public core::Executor {
     return workers_[worker]->connections;
   }
 
-  void start();            // spawns one thread per worker
-  void release_work();     // lets each loop return once it has nothing left to do
+  void start();         // spawns one thread per worker
+  void release_work();  // lets each loop return once it has nothing left to do
   void join();
 
  private:

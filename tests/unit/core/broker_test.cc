@@ -109,7 +109,8 @@ TEST(BrokerRouting, OverlappingSubscriptionsDeliverOneCopyAtHighestQos) {
   BrokerFixture f;
   auto sub = f.connect("sub", true, 1);
   auto pub = f.connect("pub", true, 0);
-  sub->receive(subscribe(1, {{"a/+", QoS::kAtMostOnce}, {"a/#", QoS::kExactlyOnce}, {"#", QoS::kAtLeastOnce}}));
+  sub->receive(subscribe(
+      1, {{"a/+", QoS::kAtMostOnce}, {"a/#", QoS::kExactlyOnce}, {"#", QoS::kAtLeastOnce}}));
   sub->sent();
   pub->receive(publish("a/b", "x", QoS::kExactlyOnce, 1));
   auto got = sub->sent_of<codec::Publish>();
@@ -168,7 +169,8 @@ TEST(BrokerFlow, InflightWindowHoldsTheRestInOrder) {
   auto pub = f.connect("pub", true, 0);
   sub->receive(subscribe(1, {{"t", QoS::kAtLeastOnce}}));
   sub->sent();
-  for (int i = 0; i < 5; ++i) pub->receive(publish("t", std::to_string(i), QoS::kAtLeastOnce, i + 1));
+  for (int i = 0; i < 5; ++i)
+    pub->receive(publish("t", std::to_string(i), QoS::kAtLeastOnce, i + 1));
   auto first = sub->sent_of<codec::Publish>();
   ASSERT_EQ(first.size(), 2u);
   EXPECT_EQ(first[0].payload, "0");
@@ -213,7 +215,8 @@ TEST(BrokerSessions, OfflineQueueIsBoundedAndDropsAreCounted) {
   sub->receive(subscribe(1, {{"t", QoS::kAtLeastOnce}}));
   sub->receive(codec::Disconnect{});
   auto pub = f.connect("pub", true, 0);
-  for (int i = 0; i < 10; ++i) pub->receive(publish("t", std::to_string(i), QoS::kAtLeastOnce, i + 1));
+  for (int i = 0; i < 10; ++i)
+    pub->receive(publish("t", std::to_string(i), QoS::kAtLeastOnce, i + 1));
   EXPECT_EQ(f.broker.counters(0).dropped_queue_full.get(), 7u);
   auto again = f.connect("sub", false, 0);
   EXPECT_EQ(again->sent_of<codec::Publish>().size(), 3u);

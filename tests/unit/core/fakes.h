@@ -70,7 +70,8 @@ class FakeConnection final : public core::Connection {
   // Everything the broker wrote since the last call, decoded.
   std::vector<codec::Packet> sent() {
     std::vector<codec::Packet> packets;
-    std::span<const std::uint8_t> in(reinterpret_cast<const std::uint8_t*>(out_.data()), out_.size());
+    std::span<const std::uint8_t> in(reinterpret_cast<const std::uint8_t*>(out_.data()),
+                                     out_.size());
     while (true) {
       auto r = decoder_.next(in);
       if (auto* p = std::get_if<codec::Packet>(&r)) {
@@ -106,8 +107,12 @@ class FakeConnection final : public core::Connection {
 };
 
 struct BrokerFixture {
-  explicit BrokerFixture(std::size_t workers = 2, core::MqttOptions o = {})
-      : options(o), executor(workers), retained(options), broker(options, executor, retained) {
+  explicit BrokerFixture(std::size_t workers = 2, core::MqttOptions o = {},
+                         core::SessionStore* store = nullptr)
+      : options(o),
+        executor(workers),
+        retained(options),
+        broker(options, executor, retained, store ? *store : memory_store) {
     spdlog::set_level(spdlog::level::warn);  // connect/disconnect lines would drown test output
   }
 
@@ -125,6 +130,7 @@ struct BrokerFixture {
   }
 
   core::MqttOptions options;
+  core::MemorySessionStore memory_store;
   ManualExecutor executor;
   core::MemoryRetainedStore retained;
   core::Broker broker;
