@@ -140,6 +140,9 @@ def broker_factory(request, tmp_path):
 
     errors = []
     for b in started:
+        if not b.started:  # its start already failed the test
+            b.stop()
+            continue
         try:
             code = b.stop(timeout=10.0)
             if code != 0:

@@ -175,6 +175,7 @@ class Broker:
         self.log_path = self.workdir / "broker.log"
         self.data_dir = self.workdir / "data"
         self.exit_code: Optional[int] = None
+        self.started = False
         self._log = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -188,6 +189,7 @@ class Broker:
             self._spawn()
             ok, last = self._wait_ready(timeout)
             if ok:
+                self.started = True
                 return self
             self._kill()
             if not (self.proc and self.proc.returncode is not None):
@@ -215,8 +217,12 @@ class Broker:
         self._log.write(("=== " + " ".join(cmd) + "\n").encode())
         self._log.flush()
         self.cmd = cmd
+        # meshmq reads MESHMQ_* variables as configuration: keep the harness's own (MESHMQ_BIN,
+        # MESHMQ_TEST_*) and any others out of its environment; tests configure it with flags.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MESHMQ_")}
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=self._log, cwd=self.workdir, start_new_session=True)
+                                     stderr=self._log, cwd=self.workdir, env=env,
+                                     start_new_session=True)
 
     def _wait_ready(self, timeout: float):
         deadline = time.monotonic() + timeout
@@ -973,18 +979,27 @@ class MosquittoSub:
         return self.received()
 
     def received(self) -> list[SubReceived]:
-        out = []
+        """Messages in reception order. The -d line "received PUBLISH (dX, qX, rX, ...)" gives the
+        flags; the -v line "topic payload" is printed when the message is complete (for QoS 2
+        only after PUBREL, possibly after other messages' lines), so payload lines are matched
+        to receptions per topic, first come first served."""
         lines = list(self.all_lines)
-        for i, line in enumerate(lines):
+        receptions = []
+        printed = []
+        for line in lines:
             m = RECEIVED_RE.search(line)
-            if not m:
-                continue
-            d, q, r, mid, topic, nbytes = m.groups()
-            # the -v line "topic payload" follows (after an optional "sending PUBACK/PUBREC" line)
+            if m:
+                receptions.append(m.groups())
+            elif not line.startswith("Client ") and not line.startswith("Subscribed (mid:"):
+                printed.append(line)
+        out = []
+        used = set()
+        for d, q, r, mid, topic, nbytes in receptions:
             payload = None
-            for nxt in lines[i + 1:i + 6]:
-                if nxt.startswith(topic + " ") or nxt == topic:
-                    payload = nxt[len(topic) + 1:]
+            for i, line in enumerate(printed):
+                if i not in used and (line.startswith(topic + " ") or line == topic):
+                    used.add(i)
+                    payload = line[len(topic) + 1:]
                     break
             out.append(SubReceived(topic, int(q), r == "1", d == "1", payload))
         return out

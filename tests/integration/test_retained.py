@@ -14,12 +14,14 @@ from harness import PUBLISH, MosquittoSub, mosquitto_pub, uid
 def _new_subscriber_gets(client, flt, qos=1, sentinel_topic=None):
     """Subscribe `flt` with a fresh client; return the retained messages it gets. A non-retained
     sentinel published by the subscriber itself after the SUBACK ends the collection (the broker
-    sends the retained messages when it handles the SUBSCRIBE, before that later PUBLISH)."""
+    sends the retained messages when it handles the SUBSCRIBE, before that later PUBLISH).
+    The sentinel goes at QoS 2: paho reports a QoS 2 message only at its PUBREL, so a QoS 0/1
+    sentinel could overtake a retained QoS 2 message."""
     sub = client(uid("sub"))
     sub.connect()
     sentinel = sentinel_topic or f"sentinel/{uid()}"
-    sub.subscribe([(flt, qos), (sentinel, 1)])
-    sub.publish(sentinel, b"", qos=1)
+    sub.subscribe([(flt, qos), (sentinel, 2)])
+    sub.publish(sentinel, b"", qos=2)
     got = sub.messages_until(sentinel)
     sub.disconnect()
     return got
