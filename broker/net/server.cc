@@ -4,6 +4,7 @@
 
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <atomic>
 #include <csignal>
 #include <thread>
 
@@ -75,7 +76,7 @@ struct Server::Impl {
   asio::signal_set signals;
   std::vector<std::unique_ptr<asio::steady_timer>> ticks;
   std::unique_ptr<TcpListener> tcp;
-  bool stopping = false;
+  std::atomic<bool> stopping{false};  // read by every worker's tick
 };
 
 Server::Server(config::Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
