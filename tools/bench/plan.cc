@@ -20,8 +20,15 @@ struct Defaults {
 };
 
 std::string wildcard_of(const std::string& pattern) {
-  std::string out = pattern;
-  for (std::size_t pos; (pos = out.find("%i")) != std::string::npos;) out.replace(pos, 2, "+");
+  std::string out;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern.compare(i, 2, "%i") == 0) {
+      out += '+';
+      ++i;
+    } else {
+      out += pattern[i];
+    }
+  }
   return out;
 }
 
