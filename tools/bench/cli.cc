@@ -54,7 +54,7 @@ void common(CLI::App& app, Options& o, bool publishes, bool subscribes) {
         ->capture_default_str();
   }
   if (publishes) {
-    app.add_option("-s,--size", o.payload_size, "Payload bytes (at least 24: header)");
+    app.add_option("-s,--size", o.payload_size, "Payload bytes (at least 28: header)");
     app.add_option("-I,--interval", o.interval_ms,
                    "Milliseconds between publishes of one client, 0 = as fast as possible");
     app.add_option("--rate", o.rate, "Messages per second per publisher (instead of -I)");

@@ -80,7 +80,6 @@ void Client::on_data(std::span<const std::uint8_t> bytes) {
 
 void Client::handle_publish(const PublishView& p, std::uint64_t now) {
   if (state_ != State::kReady && state_ != State::kClosing && state_ != State::kSubscribing) return;
-  stats_.received.add();
   if (p.qos == codec::QoS::kAtLeastOnce) {
     codec::encode(codec::Puback{p.packet_id}, out_);
   } else if (p.qos == codec::QoS::kExactlyOnce) {
@@ -88,13 +87,19 @@ void Client::handle_publish(const PublishView& p, std::uint64_t now) {
     // message now and answer PUBREL with PUBCOMP.
     codec::encode(codec::Pubrec{p.packet_id}, out_);
   }
+  // A scenario counts only its own run's messages; a `sub` counts everything it is sent and
+  // measures what carries a header, from any run.
   const auto header = read_header(p.payload);
-  if (!header) {
+  const bool ours = header && (!ctx_.plan.expect_from_publishers || header->run == ctx_.run_id);
+  if (!ours) {
     stats_.foreign.add();
-    return;
+    if (ctx_.plan.expect_from_publishers) return;
   }
+  stats_.received.add();
+  if (!header) return;
   stats_.latency.record(now > header->sent_ns ? now - header->sent_ns : 0);
-  const SeqOutcome outcome = tracker_.record(header->publisher, header->sequence);
+  const SeqOutcome outcome =
+      tracker_.record((std::uint64_t{header->run} << 32) | header->publisher, header->sequence);
   switch (outcome.kind) {
     case SeqOutcome::Kind::kNew:
       if (outcome.gap != 0) stats_.gaps.add(outcome.gap);
@@ -168,7 +173,7 @@ void Client::release(std::uint16_t packet_id, std::uint8_t expected_state) {
 void Client::start_publishing(std::uint64_t t0_ns) {
   if (spec_.role != Role::kPublisher || state_ != State::kReady) return;
   const Plan& plan = ctx_.plan;
-  payload_ = make_payload(plan.payload_size, spec_.publisher_id);
+  payload_ = make_payload(plan.payload_size, ctx_.run_id, spec_.publisher_id);
   if (plan.qos > 0) {
     const std::size_t window = std::clamp<std::size_t>(ctx_.options.inflight, 1, 65535);
     slots_.assign(window, 0);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <random>
 #include <stdexcept>
 #include <thread>
 
@@ -80,7 +81,7 @@ struct Totals {
                 closed = 0, publishers_started = 0, publishers_done = 0, start_acks = 0;
   std::uint64_t sent = 0, sent_qos = 0, acked = 0, expected = 0;
   std::uint64_t received = 0, foreign = 0, duplicated = 0, late = 0, gaps = 0;
-  std::uint64_t unique() const { return received - foreign - duplicated; }
+  std::uint64_t unique() const { return received - duplicated; }
   std::uint64_t settled() const { return ready + connect_errors; }
 };
 
@@ -378,6 +379,7 @@ int run(const Options& options) {
   auto ctx = std::make_unique<RunContext>();
   ctx->options = options;
   ctx->plan = make_plan(options);
+  ctx->run_id = std::random_device{}();
   const std::uint64_t nofile = raise_nofile();
   // A few descriptors for stdio, epoll and the resolver, and one per connection.
   if (nofile != 0 && ctx->plan.clients.size() + 32 > nofile) {

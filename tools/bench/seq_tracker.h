@@ -24,7 +24,8 @@ class SeqTracker {
   // are taken as late arrivals. QoS 1/2 reordering is bounded by the in-flight window, far less.
   static constexpr std::uint64_t kWindow = 1024;
 
-  SeqOutcome record(std::uint32_t publisher, std::uint64_t seq) {
+  // `publisher` identifies the stream: run and publisher id.
+  SeqOutcome record(std::uint64_t publisher, std::uint64_t seq) {
     Stream& s = stream(publisher);
     if (seq >= s.next) {
       const std::uint64_t gap = seq - s.next;
@@ -50,7 +51,7 @@ class SeqTracker {
     std::array<std::uint64_t, kWindow / 64> seen{};
   };
 
-  Stream& stream(std::uint32_t publisher) {
+  Stream& stream(std::uint64_t publisher) {
     // Most subscribers hear one publisher, or the same one many times in a row.
     if (last_ != nullptr && last_id_ == publisher) return *last_;
     last_ = &streams_[publisher];  // node-based: the reference survives rehashing
@@ -64,9 +65,9 @@ class SeqTracker {
   }
   static std::uint64_t bit(std::uint64_t q) { return std::uint64_t{1} << (q % 64); }
 
-  std::unordered_map<std::uint32_t, Stream> streams_;
+  std::unordered_map<std::uint64_t, Stream> streams_;
   Stream* last_ = nullptr;
-  std::uint32_t last_id_ = 0;
+  std::uint64_t last_id_ = 0;
 };
 
 }  // namespace meshmq::bench

@@ -37,8 +37,8 @@ struct alignas(64) WorkerStats {
   Counter acked;     // PUBACK (QoS 1) or PUBCOMP (QoS 2) received
   Counter expected;  // deliveries the in-process subscribers should see (sent x matching subs)
 
-  Counter received;    // PUBLISH packets received, all of them
-  Counter foreign;     // without our payload header (another client's traffic)
+  Counter received;    // PUBLISH received: of this run (scenario), or all of them (sub)
+  Counter foreign;     // without our header, or (scenario) from another run
   Counter duplicated;  // a (publisher, sequence) received again by the same subscriber
   Counter late;        // out of order: arrived after a higher sequence of its publisher
   Counter gaps;        // sequences skipped over when they happened (minus `late` = still missing)

@@ -26,6 +26,7 @@ struct RunContext {
   std::vector<boost::asio::ip::address> sources;
   std::string host_header;
   std::vector<std::uint32_t> fanout;  // per client: matching subscribers (publishers only)
+  std::uint32_t run_id = 0;           // in every payload, see PayloadHeader
 };
 
 class Worker {
