@@ -3,11 +3,13 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <stdexcept>
 #include <unordered_map>
 
 #include "broker/codec/topic_rules.h"
 #include "tools/bench/options.h"
+#include "tools/bench/payload.h"
 
 namespace meshmq::bench {
 namespace {
@@ -113,6 +115,11 @@ Plan make_plan(const Options& o) {
   plan.qos = o.qos.value_or(0);
   if (plan.qos < 0 || plan.qos > 2) throw std::invalid_argument("QoS must be 0, 1 or 2");
   plan.payload_size = o.payload_size.value_or(d.payload_size);
+  if (plan.payload_size < kPayloadHeaderSize) {
+    std::fprintf(stderr, "payload size raised to %zu bytes: the header needs them\n",
+                 kPayloadHeaderSize);
+    plan.payload_size = kPayloadHeaderSize;
+  }
   plan.duration_s = o.duration_s.value_or(10);
   plan.count = o.count;
   if (plan.duration_s <= 0 && plan.count == 0) {
