@@ -70,13 +70,24 @@ void TcpConnection::on_readable(const error_code& wait_ec) {
     }
     on_bytes(buf.first(n));
     if (n < buf.size()) break;
+    if (i + 1 == kReadsPerWakeup) {
+      // Out of budget with bytes possibly left: Asio's epoll reactor is edge-triggered, so a new
+      // wait would not fire for them. Come back after the other handlers instead.
+      read_waiting_ = true;
+      asio::post(socket_.get_executor(), [self = self()] { self->on_readable({}); });
+      return;
+    }
   }
   wait_readable();
 }
 
 void TcpConnection::transport_pause_reading(bool paused) {
   read_paused_ = paused;
-  if (!paused) wait_readable();
+  if (paused || read_waiting_ || closing_) return;
+  // Bytes may have arrived while paused, and the edge-triggered reactor will not report them
+  // again: try a read first, which falls back to waiting when there is nothing.
+  read_waiting_ = true;
+  asio::post(socket_.get_executor(), [self = self()] { self->on_readable({}); });
 }
 
 void TcpConnection::transport_flush() {
