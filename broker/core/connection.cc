@@ -141,7 +141,7 @@ void Connection::handle(codec::Packet&& packet) {
 void Connection::handle_connect(codec::Connect&& connect) {
   decoder_.set_protocol_version(connect.version);
   keepalive_s_ = connect.keepalive;
-  will_ = std::move(connect.will);
+  if (connect.will) will_ = std::make_unique<codec::Will>(std::move(*connect.will));
   client_id_ = connect.client_id;
   const auto& opts = broker_.options();
   if (connect.client_id.empty()) {

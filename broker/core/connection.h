@@ -95,7 +95,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::uint16_t keepalive_s_ = 0;
   Clock::time_point last_rx_;
   Clock::time_point connect_deadline_;
-  std::optional<codec::Will> will_;
+  std::unique_ptr<codec::Will> will_;  // rare and large: kept out of line
   SessionPtr session_;
 };
 

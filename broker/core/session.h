@@ -8,7 +8,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -16,6 +15,7 @@
 
 #include "broker/core/message.h"
 #include "broker/core/options.h"
+#include "broker/core/ring_queue.h"
 
 namespace meshmq::core {
 
@@ -97,8 +97,8 @@ class Session {
   Clock::time_point expires_at_{};
   std::uint16_t last_packet_id_ = 0;
   std::map<std::string, QoS, std::less<>> subscriptions_;
-  std::deque<Inflight> inflight_;  // in send order; acks may arrive in any order
-  std::deque<Queued> queue_;
+  std::vector<Inflight> inflight_;  // in send order; acks may arrive in any order; small
+  RingQueue<Queued> queue_;
   std::uint64_t last_seq_ = 0;
   std::vector<std::uint16_t> inbound_qos2_;  // few at a time: a vector beats a set here
 };

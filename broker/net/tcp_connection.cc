@@ -15,7 +15,7 @@ constexpr auto kCloseLinger = std::chrono::seconds(2);
 }  // namespace
 
 TcpConnection::TcpConnection(core::Broker& broker, WorkerPool& pool, std::size_t worker,
-                             asio::ip::tcp::socket socket, std::string peer)
+                             Socket socket, std::string peer)
     : core::Connection(broker, worker, std::move(peer)),
       pool_(pool),
       socket_(std::move(socket)),
@@ -44,7 +44,7 @@ void TcpConnection::wait_readable() {
   read_waiting_ = true;
   // Wait for readiness, then read into the worker's scratch buffer: an idle connection holds no
   // read buffer of its own (the codec keeps only a partial packet).
-  socket_.async_wait(asio::ip::tcp::socket::wait_read,
+  socket_.async_wait(Socket::wait_read,
                      [self = self()](const error_code& ec) { self->on_readable(ec); });
 }
 
@@ -154,7 +154,7 @@ void TcpConnection::finish_close() {
   finished_ = true;
   error_code ec;
   timer_.cancel(ec);
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  socket_.shutdown(Socket::shutdown_both, ec);
   socket_.close(ec);
 }
 

@@ -11,8 +11,15 @@ namespace meshmq::net {
 
 class TcpConnection final : public core::Connection {
  public:
-  TcpConnection(core::Broker& broker, WorkerPool& pool, std::size_t worker,
-                boost::asio::ip::tcp::socket socket, std::string peer);
+  // Bound to the concrete io_context executor rather than any_io_executor: 40 bytes less per
+  // socket and per timer, which counts at a million connections.
+  using Executor = boost::asio::io_context::executor_type;
+  using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, Executor>;
+  using Timer = boost::asio::basic_waitable_timer<
+      std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>, Executor>;
+
+  TcpConnection(core::Broker& broker, WorkerPool& pool, std::size_t worker, Socket socket,
+                std::string peer);
   ~TcpConnection() override;
 
   void begin();
@@ -31,8 +38,8 @@ class TcpConnection final : public core::Connection {
   void finish_close();
 
   WorkerPool& pool_;
-  boost::asio::ip::tcp::socket socket_;
-  boost::asio::steady_timer timer_;
+  Socket socket_;
+  Timer timer_;
   bool read_waiting_ = false;
   bool read_paused_ = false;
   bool write_in_flight_ = false;

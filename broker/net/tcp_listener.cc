@@ -47,8 +47,12 @@ void TcpListener::stop() {
 void TcpListener::accept_next() {
   const std::size_t worker = next_worker_;
   next_worker_ = (next_worker_ + 1) % pool_.size();
+  // Accepted straight into a socket of the target worker's io_context, typed with its concrete
+  // executor (see TcpConnection::Socket).
+  auto socket = std::make_unique<TcpConnection::Socket>(pool_.context(worker));
+  TcpConnection::Socket& peer_socket = *socket;
   acceptor_.async_accept(
-      pool_.context(worker), [this, worker](const error_code& ec, tcp::socket socket) {
+      peer_socket, [this, worker, socket = std::move(socket)](const error_code& ec) mutable {
         if (ec == asio::error::operation_aborted) return;
         if (ec) {
           // Out of descriptors and the like: say so and back off instead of spinning.
@@ -60,14 +64,13 @@ void TcpListener::accept_next() {
           return;
         }
         error_code pec;
-        auto remote = socket.remote_endpoint(pec);
+        auto remote = socket->remote_endpoint(pec);
         std::string peer = pec ? std::string("unknown")
                                : remote.address().to_string() + ":" + std::to_string(remote.port());
-        // The socket already belongs to the target worker's io_context; start it there.
         asio::post(pool_.context(worker),
-                   [this, worker, s = std::move(socket), peer = std::move(peer)]() mutable {
-                     auto conn = std::make_shared<TcpConnection>(broker_, pool_, worker,
-                                                                 std::move(s), std::move(peer));
+                   [this, worker, socket = std::move(socket), peer = std::move(peer)]() mutable {
+                     auto conn = std::make_shared<TcpConnection>(
+                         broker_, pool_, worker, std::move(*socket), std::move(peer));
                      conn->begin();
                    });
         accept_next();
