@@ -16,10 +16,7 @@ constexpr auto kCloseLinger = std::chrono::seconds(2);
 
 TcpConnection::TcpConnection(core::Broker& broker, WorkerPool& pool, std::size_t worker,
                              Socket socket, std::string peer)
-    : core::Connection(broker, worker, std::move(peer)),
-      pool_(pool),
-      socket_(std::move(socket)),
-      timer_(socket_.get_executor()) {
+    : core::Connection(broker, worker, std::move(peer)), pool_(pool), socket_(std::move(socket)) {
   pool_.connections(worker).insert(this);
 }
 
@@ -135,14 +132,9 @@ void TcpConnection::transport_close() {
   if (closing_) return;
   closing_ = true;
   read_paused_ = true;
-  error_code ec;
-  timer_.cancel(ec);
   if (write_in_flight_ || !out_.empty()) {
     // Let the last packets (a CONNACK with an error code, say) leave, but not forever.
-    timer_.expires_after(kCloseLinger);
-    timer_.async_wait([self = self()](const error_code& ec) {
-      if (!ec) self->finish_close();
-    });
+    pool_.wheel(worker()).schedule(*this, std::chrono::steady_clock::now() + kCloseLinger);
     do_write();
     return;
   }
@@ -152,18 +144,24 @@ void TcpConnection::transport_close() {
 void TcpConnection::finish_close() {
   if (finished_) return;
   finished_ = true;
+  pool_.wheel(worker()).cancel(*this);
   error_code ec;
-  timer_.cancel(ec);
   socket_.shutdown(Socket::shutdown_both, ec);
   socket_.close(ec);
 }
 
 void TcpConnection::transport_arm_timer(std::chrono::milliseconds delay) {
   if (closing_) return;
-  timer_.expires_after(delay);
-  timer_.async_wait([self = self()](const error_code& ec) {
-    if (!ec) self->on_timer();
-  });
+  pool_.wheel(worker()).schedule(*this, std::chrono::steady_clock::now() + delay);
+}
+
+void TcpConnection::on_deadline() {
+  auto keep_alive = self();  // firing may drop the last other reference
+  if (closing_) {
+    finish_close();  // the close linger ran out
+  } else {
+    on_timer();
+  }
 }
 
 }  // namespace meshmq::net

@@ -2,14 +2,13 @@
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "broker/core/connection.h"
 #include "broker/net/worker_pool.h"
 
 namespace meshmq::net {
 
-class TcpConnection final : public core::Connection {
+class TcpConnection final : public core::Connection, private DeadlineWheel::Entry {
  public:
   // Bound to the concrete io_context executor rather than any_io_executor: 40 bytes less per
   // socket and per timer, which counts at a million connections.
@@ -36,10 +35,10 @@ class TcpConnection final : public core::Connection {
   void on_readable(const boost::system::error_code& ec);
   void do_write();
   void finish_close();
+  void on_deadline() override;
 
   WorkerPool& pool_;
   Socket socket_;
-  Timer timer_;
   bool read_waiting_ = false;
   bool read_paused_ = false;
   bool write_in_flight_ = false;

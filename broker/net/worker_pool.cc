@@ -14,6 +14,7 @@ WorkerPool::WorkerPool(std::size_t threads) {
   for (std::size_t i = 0; i < threads; ++i) {
     auto w = std::make_unique<Worker>();
     w->guard.emplace(w->ctx.get_executor());
+    w->tick.emplace(w->ctx);
     w->scratch.resize(kScratchBytes);
     workers_.push_back(std::move(w));
   }
@@ -34,9 +35,20 @@ void WorkerPool::post(std::size_t worker, std::function<void()> fn) {
   boost::asio::post(workers_[worker]->ctx, std::move(fn));
 }
 
+void WorkerPool::schedule_tick(Worker& w) {
+  w.tick->expires_after(DeadlineWheel::kTick);
+  w.tick->async_wait([this, &w](const boost::system::error_code& ec) {
+    // While stopping, keep ticking until the last connection is gone: close lingers need it.
+    if (ec || (stopping_ && w.connections.empty())) return;
+    w.wheel.advance(DeadlineWheel::Clock::now());
+    schedule_tick(w);
+  });
+}
+
 void WorkerPool::start() {
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     Worker& w = *workers_[i];
+    schedule_tick(w);
     w.thread = std::thread([&w, i] {
       t_worker = i;
       w.ctx.run();
@@ -45,6 +57,9 @@ void WorkerPool::start() {
 }
 
 void WorkerPool::release_work() {
+  // The tick stops itself at its next expiry; with the guards gone each loop then ends once its
+  // connections have closed.
+  stopping_ = true;
   for (auto& w : workers_) w->guard.reset();
 }
 

@@ -2,8 +2,10 @@
 // the publish path takes no lock shared between threads (see README "Architecture").
 #pragma once
 
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "broker/core/executor.h"
+#include "broker/net/deadline_wheel.h"
 
 namespace meshmq::core {
 class Connection;
@@ -36,6 +39,8 @@ class WorkerPool final : public core::Executor {
   std::unordered_set<core::Connection*>& connections(std::size_t worker) {
     return workers_[worker]->connections;
   }
+  // Connection deadlines of a worker. Touched only on that worker.
+  DeadlineWheel& wheel(std::size_t worker) { return workers_[worker]->wheel; }
 
   void start();         // spawns one thread per worker
   void release_work();  // lets each loop return once it has nothing left to do
@@ -43,13 +48,18 @@ class WorkerPool final : public core::Executor {
 
  private:
   struct Worker {
+    DeadlineWheel wheel;  // declared first: outlives the handlers the io_context destroys
     boost::asio::io_context ctx{1};
+    std::optional<boost::asio::steady_timer> tick;
     std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard;
     std::vector<std::uint8_t> scratch;
     std::unordered_set<core::Connection*> connections;
     std::thread thread;
   };
+  void schedule_tick(Worker& w);
+
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace meshmq::net
