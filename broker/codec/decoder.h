@@ -1,4 +1,5 @@
-// Incremental, sans-I/O MQTT decoder: bytes in (in chunks of any size), packets or a typed error out.
+// Incremental, sans-I/O MQTT decoder: bytes in (in chunks of any size), packets or a typed error
+// out.
 #pragma once
 
 #include <cstddef>
@@ -12,23 +13,23 @@
 namespace meshmq::codec {
 
 enum class DecodeError : std::uint8_t {
-  kMalformedRemainingLength,  // more than 4 length bytes (2.2.3)
-  kPacketTooLarge,            // remaining length above DecoderLimits::max_packet_size
-  kInvalidPacketType,         // type 0 or 15
-  kInvalidFixedHeaderFlags,   // reserved flag bits wrong for the type (2.2.2)
-  kMalformedPacket,           // truncated or trailing bytes, bad string length, ...
-  kInvalidUtf8,               // ill-formed UTF-8 or U+0000 in a string (1.5.3)
-  kUnsupportedProtocolName,   // neither "MQTT" nor "MQIsdp" (3.1.2.1)
-  kUnsupportedProtocolLevel,  // answer with CONNACK 0x01 (3.1.2.2)
-  kReservedConnectFlag,       // CONNECT flag bit 0 set (3.1.2.3)
-  kInvalidWillFlags,          // will QoS/retain set without the will flag (3.1.2.5-3.1.2.7)
-  kPasswordWithoutUsername,   // 3.1.2.9 (MQTT-3.1.2-22)
-  kInvalidQoS,                // QoS 3 in PUBLISH, will or SUBSCRIBE
-  kZeroPacketId,              // packet identifier 0 where one is required (2.3.1)
-  kEmptySubscribe,            // SUBSCRIBE without a topic filter (3.8.3)
-  kEmptyUnsubscribe,          // UNSUBSCRIBE without a topic filter (3.10.3)
-  kInvalidTopicFilter,        // e.g. "a/#/b", "a+", empty (4.7.1)
-  kInvalidTopicName,          // wildcard or empty topic in PUBLISH or will (3.3.2.1)
+  kMalformedRemainingLength,      // more than 4 length bytes (2.2.3)
+  kPacketTooLarge,                // remaining length above DecoderLimits::max_packet_size
+  kInvalidPacketType,             // type 0 or 15
+  kInvalidFixedHeaderFlags,       // reserved flag bits wrong for the type (2.2.2)
+  kMalformedPacket,               // truncated or trailing bytes, bad string length, ...
+  kInvalidUtf8,                   // ill-formed UTF-8 or U+0000 in a string (1.5.3)
+  kUnsupportedProtocolName,       // neither "MQTT" nor "MQIsdp" (3.1.2.1)
+  kUnsupportedProtocolLevel,      // answer with CONNACK 0x01 (3.1.2.2)
+  kReservedConnectFlag,           // CONNECT flag bit 0 set (3.1.2.3)
+  kInvalidWillFlags,              // will QoS/retain set without the will flag (3.1.2.5-3.1.2.7)
+  kPasswordWithoutUsername,       // 3.1.2.9 (MQTT-3.1.2-22)
+  kInvalidQoS,                    // QoS 3 in PUBLISH, will or SUBSCRIBE
+  kZeroPacketId,                  // packet identifier 0 where one is required (2.3.1)
+  kEmptySubscribe,                // SUBSCRIBE without a topic filter (3.8.3)
+  kEmptyUnsubscribe,              // UNSUBSCRIBE without a topic filter (3.10.3)
+  kInvalidTopicFilter,            // e.g. "a/#/b", "a+", empty (4.7.1)
+  kInvalidTopicName,              // wildcard or empty topic in PUBLISH or will (3.3.2.1)
   kInvalidSubscribeReservedBits,  // requested QoS byte with upper bits set (3.8.3.1)
 };
 
@@ -53,8 +54,8 @@ class Decoder {
   // Takes bytes from the front of `input`, advancing it past what was consumed. Returns one packet,
   // NeedMore once `input` is exhausted without completing a packet (the partial tail is kept
   // inside), or an error, after which the decoder stays failed. Whole packets found in `input` are
-  // parsed in place; only a partial packet is copied, and that buffer is released once drained so an
-  // idle connection holds no read buffer.
+  // parsed in place; only a partial packet is copied, and that buffer is released once drained so
+  // an idle connection holds no read buffer.
   DecodeResult next(std::span<const std::uint8_t>& input);
 
   bool has_partial() const { return !partial_.empty() || header_len_ > 0; }
