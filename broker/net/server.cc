@@ -6,6 +6,8 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
+#include <filesystem>
+#include <stdexcept>
 #include <thread>
 
 #include "broker/core/broker.h"
@@ -85,6 +87,12 @@ Server::~Server() = default;
 
 void Server::run() {
   Impl& s = *impl_;
+  std::error_code dir_error;
+  std::filesystem::create_directories(s.cfg.node.data_dir, dir_error);
+  if (dir_error) {
+    throw std::runtime_error("node.data_dir: cannot create \"" + s.cfg.node.data_dir +
+                             "\": " + dir_error.message());
+  }
   if (s.cfg.tcp.port != 0) {
     s.tcp = std::make_unique<TcpListener>(s.broker, s.pool, 0);
     s.tcp->listen(s.cfg.tcp.bind, s.cfg.tcp.port);

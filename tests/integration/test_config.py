@@ -191,3 +191,12 @@ def test_port_in_use_fails(tmp_path):
         port = s.getsockname()[1]
         r = _run(_base_args(tmp_path, port))
         assert r.returncode != 0
+
+
+def test_uncreatable_data_dir_fails_naming_key(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    args = [a for a in _base_args(tmp_path) if not a.startswith("--node.data_dir")]
+    r = _run(args + [f"--node.data_dir={blocker}/data"])
+    assert r.returncode != 0
+    assert "node.data_dir" in r.stderr + r.stdout
