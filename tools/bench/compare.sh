@@ -1,0 +1,371 @@
+#!/usr/bin/env bash
+# meshmq vs Mosquitto, side by side, in one invocation. `compare.sh --help` explains.
+#
+# Each scenario runs on both brokers in turn, each run against a fresh broker pinned to one core
+# (--broker-cpu) with meshmq-bench pinned to another (--tool-cpu). The throughput scenarios run a
+# ladder of fixed offered rates and record, per run, the messages delivered and the broker's CPU
+# time (utime+stime from /proc/PID/stat) between the tool's `ready:` line and its exit; the table
+# reports messages delivered per broker CPU-second, i.e. msgs/s per broker core. Each broker climbs
+# the ladder until a rung it does not sustain (loss >= 0.1% or delivery/publish rate < 95% of the
+# offered rate), which also gives the highest sustained rate on the ladder.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+HERE=$ROOT/tools/bench/compare
+CMDLINE="tools/bench/compare.sh${*:+ $*}"
+
+usage() {
+  cat <<'EOF'
+Usage: tools/bench/compare.sh [options]
+
+Runs every scenario on Mosquitto and on meshmq (fresh broker per run, broker and load generator
+pinned to separate cores) and prints one table: scenario | metric | mosquitto | meshmq | ratio.
+
+  --scenarios LIST   comma separated, default all: fanin-q0,fanin-q1,fanin-q2,fanout,pairs,
+                     latency,idle ("fanin" = the three QoS levels)
+  --quick            smoke test of the script (~1 minute): short runs, two rungs per ladder,
+                     2,000 connections instead of 15,000
+  --duration S       seconds of publishing per throughput run (default 5; --quick 2)
+  --latency-duration S   seconds of the latency runs (default 10; --quick 3)
+  --latency-rate R   msg/s in total for the latency scenario (default 5000)
+  --latency-qos LIST QoS levels of the latency scenario (default 0,1)
+  --conns N          connections for idle, and 2 x pairs + 1 for pairs (default 15000)
+  --no-climb         run only the first rungs common to both brokers (no max-rate search)
+  --out FILE         also write the table as markdown to FILE (default RESULTS/compare.md)
+  --results DIR      raw JSON, logs and run records (default /tmp/meshmq-compare-DATE)
+  --meshmq PATH      broker binary (default build/broker/meshmq)
+  --bench PATH       meshmq-bench binary (default build/tools/bench/meshmq-bench)
+  --mosquitto PATH   default: mosquitto on PATH, else /usr/sbin/mosquitto
+  --build            run scripts/build.sh release meshmq meshmq-bench first
+  --rev REV          build meshmq and meshmq-bench from a clean export of git revision REV
+                     (git archive, into the results dir) and measure those: the checkout may
+                     hold someone's uncommitted work
+  --broker-cpu N     core for the broker (default 1)
+  --tool-cpu N       core for meshmq-bench (default 0)
+  --wait-load X      before starting, wait until the 1-minute load average is below X
+  --wait-timeout S   ... but at most S seconds (default 900), then run anyway and say so
+  -h, --help         this text
+
+The binaries are copied into the results dir before the first run, so a rebuild of build/ by
+someone else during the run cannot swap them.
+EOF
+}
+
+die() { echo "compare.sh: $*" >&2; exit 2; }
+
+SCENARIOS=fanin-q0,fanin-q1,fanin-q2,fanout,pairs,latency,idle
+QUICK=0 DURATION= LAT_DURATION= LAT_RATE=5000 LAT_QOS=0,1 CONNS= CLIMB=1
+OUT= RESULTS= MESHMQ= BENCH= MOSQUITTO= BUILD=0 REV=
+BROKER_CPU=1 TOOL_CPU=0 WAIT_LOAD= WAIT_TIMEOUT=900
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --scenarios) SCENARIOS=${2:?}; shift ;;
+    --quick) QUICK=1 ;;
+    --duration) DURATION=${2:?}; shift ;;
+    --latency-duration) LAT_DURATION=${2:?}; shift ;;
+    --latency-rate) LAT_RATE=${2:?}; shift ;;
+    --latency-qos) LAT_QOS=${2:?}; shift ;;
+    --conns) CONNS=${2:?}; shift ;;
+    --no-climb) CLIMB=0 ;;
+    --out) OUT=${2:?}; shift ;;
+    --results) RESULTS=${2:?}; shift ;;
+    --meshmq) MESHMQ=${2:?}; shift ;;
+    --bench) BENCH=${2:?}; shift ;;
+    --mosquitto) MOSQUITTO=${2:?}; shift ;;
+    --build) BUILD=1 ;;
+    --rev) REV=${2:?}; shift ;;
+    --broker-cpu) BROKER_CPU=${2:?}; shift ;;
+    --tool-cpu) TOOL_CPU=${2:?}; shift ;;
+    --wait-load) WAIT_LOAD=${2:?}; shift ;;
+    --wait-timeout) WAIT_TIMEOUT=${2:?}; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; die "unknown option $1" ;;
+  esac
+  shift
+done
+
+if [ "$QUICK" = 1 ]; then
+  DURATION=${DURATION:-2} LAT_DURATION=${LAT_DURATION:-3} CONNS=${CONNS:-2000}
+else
+  DURATION=${DURATION:-5} LAT_DURATION=${LAT_DURATION:-10} CONNS=${CONNS:-15000}
+fi
+SCENARIOS=${SCENARIOS//fanin-q/fanin@}
+SCENARIOS=$(echo ",$SCENARIOS," | sed 's/,fanin,/,fanin@0,fanin@1,fanin@2,/; s/^,//; s/,$//')
+for s in ${SCENARIOS//,/ }; do
+  case "$s" in fanin@0|fanin@1|fanin@2|fanout|pairs|latency|idle) ;; *) die "unknown scenario $s" ;; esac
+done
+
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+for t in taskset prlimit ss git; do command -v "$t" >/dev/null || die "$t not found"; done
+[ -n "$MOSQUITTO" ] || MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+[ -x "$MOSQUITTO" ] || die "mosquitto not found (apt-get install mosquitto)"
+[ "$(nproc)" -ge 2 ] || echo "compare.sh: warning: one core only, broker and tool share it" >&2
+
+STAMP=$(date +%Y%m%d-%H%M%S)
+RESULTS=${RESULTS:-${TMPDIR:-/tmp}/meshmq-compare-$STAMP}
+mkdir -p "$RESULTS"
+RESULTS=$(cd "$RESULTS" && pwd)
+OUT=${OUT:-$RESULTS/compare.md}
+RUNS=$RESULTS/runs.jsonl
+: >"$RUNS"
+
+# --- everything we start is killed on exit ---------------------------------------------------
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 0.2
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- binaries ---------------------------------------------------------------------------------
+SRC=$ROOT
+if [ -n "$REV" ]; then
+  SRC=$RESULTS/src
+  rm -rf "$SRC"; mkdir -p "$SRC"
+  git -C "$ROOT" archive "$REV" | tar -x -C "$SRC"
+  echo "building $REV ($(git -C "$ROOT" rev-parse --short "$REV")) in $SRC ..." >&2
+  "$SRC/scripts/build.sh" release meshmq meshmq-bench >"$RESULTS/build.log" 2>&1 ||
+    { tail -30 "$RESULTS/build.log" >&2; die "build failed (see $RESULTS/build.log)"; }
+elif [ "$BUILD" = 1 ] || { [ -z "$MESHMQ" ] && [ ! -x "$ROOT/build/broker/meshmq" ]; } ||
+     { [ -z "$BENCH" ] && [ ! -x "$ROOT/build/tools/bench/meshmq-bench" ]; }; then
+  "$ROOT/scripts/build.sh" release meshmq meshmq-bench >"$RESULTS/build.log" 2>&1 ||
+    { tail -30 "$RESULTS/build.log" >&2; die "build failed (see $RESULTS/build.log)"; }
+fi
+MESHMQ=${MESHMQ:-$SRC/build/broker/meshmq}
+BENCH=${BENCH:-$SRC/build/tools/bench/meshmq-bench}
+[ -x "$MESHMQ" ] || die "no meshmq binary at $MESHMQ"
+[ -x "$BENCH" ] || die "no meshmq-bench binary at $BENCH"
+mkdir -p "$RESULTS/bin"
+cp "$MESHMQ" "$RESULTS/bin/meshmq"
+cp "$BENCH" "$RESULTS/bin/meshmq-bench"
+MESHMQ_SRC=$MESHMQ
+MESHMQ=$RESULTS/bin/meshmq BENCH=$RESULTS/bin/meshmq-bench
+
+# --- wait for a quiet machine -----------------------------------------------------------------
+load1() { cut -d' ' -f1 /proc/loadavg; }
+LOAD_NOTE=
+if [ -n "$WAIT_LOAD" ]; then
+  waited=0
+  while awk -v l="$(load1)" -v m="$WAIT_LOAD" 'BEGIN{exit !(l >= m)}'; do
+    if [ "$waited" -ge "$WAIT_TIMEOUT" ]; then
+      LOAD_NOTE="load average stayed >= $WAIT_LOAD for ${WAIT_TIMEOUT}s; ran anyway"
+      echo "compare.sh: $LOAD_NOTE" >&2
+      break
+    fi
+    [ $((waited % 60)) = 0 ] && echo "waiting for load < $WAIT_LOAD (now $(load1)) ..." >&2
+    sleep 10; waited=$((waited + 10))
+  done
+fi
+
+# --- header -----------------------------------------------------------------------------------
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD)
+if [ -n "$REV" ]; then
+  BUILT="clean export of $REV ($(git -C "$ROOT" rev-parse --short "$REV"))"
+elif [ -n "$(git -C "$ROOT" status --porcelain -- broker tools/bench CMakeLists.txt 2>/dev/null)" ]; then
+  BUILT="$MESHMQ_SRC, built from a checkout with uncommitted changes under broker/ or tools/bench/"
+else
+  BUILT="$MESHMQ_SRC (checkout clean under broker/ and tools/bench/)"
+fi
+{
+  echo "command: $CMDLINE"
+  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "commit: $COMMIT ($(git -C "$ROOT" log -1 --format=%s))"
+  echo "meshmq: $BUILT, sha256 $(sha256sum "$MESHMQ" | cut -c1-12)"
+  echo "mosquitto: $("$MOSQUITTO" -h 2>/dev/null | head -1) ($MOSQUITTO)"
+  echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'),"\
+       "kernel $(uname -r), $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo)"
+  echo "pinning: broker on core $BROKER_CPU (meshmq --broker.threads=1), meshmq-bench on core $TOOL_CPU"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)${LOAD_NOTE:+ ($LOAD_NOTE)}"
+} >"$RESULTS/header.txt"
+cat "$RESULTS/header.txt" >&2
+echo "results: $RESULTS" >&2
+
+# --- one run ----------------------------------------------------------------------------------
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo -1; }
+# Nanoseconds the process's threads spent runnable but waiting for a CPU (schedstat field 2):
+# other work on the pinned cores shows up here.
+runq_ns() {
+  { cat /proc/"$1"/task/*/schedstat 2>/dev/null || echo "0 -1"; } | awk '{s += $2} END {print s}'
+}
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+now() { date +%s.%N; }
+
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 20000))
+    [ -z "$(ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null)" ] && { echo "$p"; return; }
+  done
+}
+
+BROKER_PID=
+start_broker() {  # start_broker mosquitto|meshmq PORT DIR
+  local kind=$1 port=$2 dir=$3
+  mkdir -p "$dir"
+  if [ "$kind" = mosquitto ]; then
+    cat >"$dir/mosquitto.conf" <<EOF
+listener $port 127.0.0.1
+allow_anonymous true
+persistence false
+max_inflight_messages 32
+max_queued_messages 1000
+max_connections -1
+log_dest stderr
+log_type error
+log_type warning
+EOF
+    prlimit --nofile=20000:20000 taskset -c "$BROKER_CPU" \
+      "$MOSQUITTO" -c "$dir/mosquitto.conf" >"$dir/broker.log" 2>&1 &
+  else
+    prlimit --nofile=20000:20000 taskset -c "$BROKER_CPU" \
+      "$MESHMQ" --listeners.tcp.bind=127.0.0.1 --listeners.tcp.port="$port" \
+      --mqtt.max_inflight=32 --mqtt.max_queued_messages=1000 --log.level=warn \
+      --broker.threads=1 --node.data_dir="$dir/data" >"$dir/broker.log" 2>&1 &
+  fi
+  BROKER_PID=$!
+  PIDS+=("$BROKER_PID")
+  local i
+  for i in $(seq 100); do
+    [ -n "$(ss -Hltn "( sport = :$port )" 2>/dev/null)" ] && return 0
+    kill -0 "$BROKER_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  cat "$dir/broker.log" >&2
+  die "$kind did not start listening on 127.0.0.1:$port"
+}
+
+stop_broker() {
+  local i
+  kill "$BROKER_PID" 2>/dev/null || true
+  for i in $(seq 50); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$BROKER_PID" 2>/dev/null || true
+  wait "$BROKER_PID" 2>/dev/null || true
+}
+
+RUN_N=0
+# run SCENARIO_ID BROKER RATE ROLE SECONDS [bench scenario args...]: one fresh broker, one
+# meshmq-bench run publishing (or holding connections) for SECONDS. Samples the broker (and the
+# tool) at the `ready:` line, at the end of publishing and at the tool's exit, appends a record to
+# runs.jsonl and sets LAST_OK=1 when the run sustained its offered rate.
+run() {
+  local sid=$1 kind=$2 rate=$3 role=$4 secs=$5; shift 5
+  RUN_N=$((RUN_N + 1))
+  local name; name=$(printf '%03d-%s-%s-%s' "$RUN_N" "${sid/@/-q}" "$kind" "$rate")
+  local dir=$RESULTS/runs/$name
+  local port; port=$(free_port)
+  mkdir -p "$dir"
+  printf "%-32s " "$name" >&2
+  start_broker "$kind" "$port" "$dir"
+  sleep 0.3
+  local rss0 cpu0=0 tcpu0=0 rss_ready=0 t0 cpu_pub=0 tcpu_pub=0 rss_late=0 t_pub=0 cpu1 t1
+  local rc=0 ready=0 line wait0=0 wait_pub=0 twait0=0 twait_pub=0
+  rss0=$(rss_kb "$BROKER_PID")
+  t0=$(now)
+  local fifo=$dir/stderr.fifo
+  mkfifo "$fifo"
+  taskset -c "$TOOL_CPU" "$BENCH" scenario "$@" -h 127.0.0.1 -p "$port" --quiet \
+    --json "$dir/bench.json" 2>"$fifo" &
+  local tpid=$!
+  PIDS+=("$tpid")
+  exec 3<"$fifo"
+  while IFS= read -r line <&3; do
+    printf '%s\n' "$line" >>"$dir/bench.err"
+    if [[ $line == ready:* ]]; then
+      cpu0=$(cpu_ticks "$BROKER_PID"); tcpu0=$(cpu_ticks "$tpid"); t0=$(now)
+      wait0=$(runq_ns "$BROKER_PID"); twait0=$(runq_ns "$tpid")
+      rss_ready=$(rss_kb "$BROKER_PID")
+      ready=1
+      break
+    fi
+  done
+  cat <&3 >>"$dir/bench.err" &
+  local catpid=$!
+  if [ "$ready" = 1 ]; then
+    # Late in the publishing (holding) phase, before the tool stops and drains (a drain can end
+    # at once, and this VM forks slowly: leave a margin).
+    sleep "$(awk -v s="$secs" -v t0="$t0" -v t="$(now)" \
+      'BEGIN {d = (s > 3 ? s - 0.4 : 0.85 * s) - (t - t0); print (d > 0 ? d : 0)}')"
+    tcpu_pub=$(cpu_ticks "$tpid"); twait_pub=$(runq_ns "$tpid")
+    cpu_pub=$(cpu_ticks "$BROKER_PID"); wait_pub=$(runq_ns "$BROKER_PID"); t_pub=$(now)
+    rss_late=$(rss_kb "$BROKER_PID")
+  fi
+  wait "$tpid" || rc=$?
+  cpu1=$(cpu_ticks "$BROKER_PID"); t1=$(now)
+  wait "$catpid" || true
+  exec 3<&-
+  rm -f "$fifo"
+  local alive=1
+  kill -0 "$BROKER_PID" 2>/dev/null || alive=0
+  stop_broker
+  "$PY" "$HERE/record.py" --runs "$RUNS" --dir "$dir" --name "$name" --scenario "$sid" \
+    --broker "$kind" --rate "$rate" --role "$role" --rc "$rc" --ready "$ready" \
+    --broker-alive "$alive" --clk-tck "$CLK_TCK" \
+    --cpu "$cpu0" "$cpu_pub" "$cpu1" --tool-cpu "$tcpu0" "$tcpu_pub" --t "$t0" "$t_pub" "$t1" \
+    --rss "$rss0" "$rss_ready" "$rss_late" --runq "$wait0" "$wait_pub" "$twait0" "$twait_pub" \
+    --port "$port" --args "$*" >&2
+  LAST_OK=$(tail -1 "$RUNS" | "$PY" -c 'import json,sys; print(int(json.load(sys.stdin)["ok"]))')
+}
+
+# ladder SCENARIO_ID "RATES" [bench scenario args...]: both brokers climb the ladder of total
+# publish rates (--total-rate); each stops after its first rung that it does not sustain.
+ladder() {
+  local sid=$1 rates=$2; shift 2
+  local kind r n
+  for kind in mosquitto meshmq; do
+    n=0
+    for r in $rates; do
+      n=$((n + 1))
+      if [ "$QUICK" = 1 ] && [ "$n" -gt 1 ]; then break; fi
+      if [ "$CLIMB" = 0 ] && [ "$n" -gt 2 ]; then break; fi
+      run "$sid" "$kind" "$r" throughput "$DURATION" "$@" --total-rate "$r" -d "$DURATION" \
+        --drain 3
+      [ "$LAST_OK" = 1 ] || break
+    done
+  done
+}
+
+PAIRS=$(( (CONNS - 1) / 2 ))
+START=$(date +%s)
+for s in ${SCENARIOS//,/ }; do
+  case "$s" in
+    fanin@*)
+      q=${s#fanin@}
+      # 16 publishers -> 1 subscriber on bench/fanin/+, 64-byte payloads. At QoS 1/2 the one
+      # subscriber's inflight window (32) bounds the rate long before the CPU does: lower rungs.
+      if [ "$q" = 0 ]; then rates="10000 20000 40000 80000 160000 320000"
+      else rates="2500 5000 10000 20000 40000 80000"; fi
+      ladder "$s" "$rates" fanin -q "$q" -s 64 ;;
+    fanout)
+      # 1 publisher -> 1,000 subscribers: each publish is 1,000 deliveries.
+      ladder "$s" "10 20 40 80 160 320" fanout -c 1000 -q 0 -s 64 --threads 1 ;;
+    pairs)
+      # PAIRS publishers on dev/%i/temp, each with its own subscriber, plus dev/+/temp:
+      # every publish is 2 deliveries.
+      ladder "$s" "2500 5000 10000 20000 40000 80000" pairs -c "$PAIRS" -q 0 -s 64 \
+        --ifaddr 127.0.0.2,127.0.0.3 --threads 1 -R 5000 --max-pending 200 ;;
+    latency)
+      for q in ${LAT_QOS//,/ }; do
+        for kind in mosquitto meshmq; do
+          run "latency@$q" "$kind" "$LAT_RATE" latency "$LAT_DURATION" latency -c 10 -q "$q" \
+            -s 64 --total-rate "$LAT_RATE" -d "$LAT_DURATION" --drain 3
+        done
+      done ;;
+    idle)
+      for kind in mosquitto meshmq; do
+        run idle "$kind" 0 idle 3 idle -c "$CONNS" --ifaddr 127.0.0.2,127.0.0.3 --threads 1 \
+          -R 5000 --max-pending 200 -d 3
+      done ;;
+  esac
+done
+ELAPSED=$(( $(date +%s) - START ))
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg); runs took ${ELAPSED}s" >>"$RESULTS/header.txt"
+
+"$PY" "$HERE/summarize.py" --runs "$RUNS" --header "$RESULTS/header.txt" --out "$OUT" \
+  --duration "$DURATION" --conns "$CONNS" --pairs "$PAIRS"
+echo "markdown: $OUT" >&2
+echo "raw JSON and logs: $RESULTS/runs" >&2

@@ -1,0 +1,242 @@
+#!/usr/bin/python3
+"""runs.jsonl (from compare.sh) -> the comparison table, on stdout and as markdown (--out)."""
+import argparse
+import json
+from collections import OrderedDict
+
+BROKERS = ("mosquitto", "meshmq")
+TARGET_THROUGHPUT = 1.5
+
+
+def num(x, digits=0):
+    if x is None:
+        return "-"
+    if digits == 0:
+        return "{:,.0f}".format(x)
+    return "{:,.{}f}".format(x, digits)
+
+
+def ratio(a, b):
+    """meshmq / mosquitto"""
+    if a is None or b is None or a == 0:
+        return None
+    return b / a
+
+
+def fmt_ratio(r):
+    return "-" if r is None else "%.2fx" % r
+
+
+def describe(sid, o):
+    if sid.startswith("fanin@"):
+        return "fan-in QoS %s: 16 pub -> 1 sub on `bench/fanin/+`" % sid[-1]
+    if sid == "fanout":
+        return "fan-out QoS 0: 1 pub -> 1,000 subs"
+    if sid == "pairs":
+        return "pairs QoS 0: {:,} x `dev/%i/temp` + 1 `dev/+/temp` ({:,} conns)".format(
+            o.pairs, 2 * o.pairs + 1)
+    if sid.startswith("latency@"):
+        return "latency QoS %s: 10 pairs" % sid[-1]
+    if sid == "idle":
+        return "idle: {:,} connections".format(o.conns)
+    return sid
+
+
+def rate_label(rec):
+    r = rec["rate"]
+    k = rec.get("per_publish") or 1
+    if abs(k - 1) < 1e-9:
+        return "{:,.0f} msg/s".format(r)
+    return "{:,.0f} pub/s = {:,.0f} deliveries/s".format(r, r * k)
+
+
+def short_why(rec):
+    return "; ".join(rec["why"])
+
+
+def throughput_rows(sid, runs, notes):
+    rows = []
+    by = {b: {r["rate"]: r for r in runs if r["broker"] == b} for b in BROKERS}
+    rates = sorted(set(by["mosquitto"]) | set(by["meshmq"]))
+    common = [r for r in rates if all(r in by[b] and by[b][r]["ok"] for b in BROKERS)]
+    headline = None
+
+    def cell(rec):
+        if rec is None:
+            return "-"
+        if "msgs_per_cpu_s" not in rec:
+            return "FAILED (%s)" % short_why(rec)
+        s = num(rec["msgs_per_cpu_s"])
+        if rec.get("broker_busy") is not None:
+            s += " (CPU %.0f%%)" % (100 * rec["broker_busy"])
+        if not rec["ok"]:
+            s += " not sustained: " + short_why(rec)
+        return s
+
+    if common:
+        top = common[-1]
+        a, b = by["mosquitto"][top], by["meshmq"][top]
+        headline = ratio(a["msgs_per_cpu_s"], b["msgs_per_cpu_s"])
+        rows.append(("**msgs per broker CPU-s at the top rate both sustain (%s)**" % rate_label(a),
+                     num(a["msgs_per_cpu_s"]), num(b["msgs_per_cpu_s"]), fmt_ratio(headline)))
+    else:
+        notes.append("%s: no rung sustained by both brokers" % sid)
+    for r in rates:
+        a, b = by["mosquitto"].get(r), by["meshmq"].get(r)
+        any_rec = a or b
+        ra = ratio(a.get("msgs_per_cpu_s") if a else None, b.get("msgs_per_cpu_s") if b else None)
+        rows.append(("msgs per broker CPU-s at %s" % rate_label(any_rec), cell(a), cell(b),
+                     fmt_ratio(ra)))
+    # Highest sustained rung.
+    best = {}
+    for br in BROKERS:
+        recs = [by[br][r] for r in sorted(by[br])]
+        oks = [x for x in recs if x["ok"]]
+        fails = [x for x in recs if not x["ok"]]
+        if not oks:
+            best[br] = (None, "none sustained")
+            continue
+        top = oks[-1]
+        text = num(top["received_per_s"]) + " deliveries/s"
+        if not fails:
+            text = ">= " + text + " (top of the ladder)"
+        else:
+            f = fails[0]
+            text += " (at {:,.0f} pub/s: {})".format(f["rate"], short_why(f))
+        best[br] = (top["received_per_s"], text)
+    rows.append(("highest sustained rung (loss < 0.1%, deliveries keep pace)",
+                 best["mosquitto"][1], best["meshmq"][1],
+                 fmt_ratio(ratio(best["mosquitto"][0], best["meshmq"][0]))))
+    return rows, headline
+
+
+def latency_rows(sid, runs):
+    by = {r["broker"]: r for r in runs}
+    a, b = by.get("mosquitto"), by.get("meshmq")
+    rows = []
+    any_rec = a or b
+    rows.append(("offered rate", rate_label(any_rec), rate_label(any_rec), ""))
+    for key, label in (("p50", "p50 latency, us"), ("p99", "p99 latency, us"),
+                       ("p99_9", "p99.9 latency, us")):
+        va = a["latency_us"][key] if a and "latency_us" in a else None
+        vb = b["latency_us"][key] if b and "latency_us" in b else None
+        rows.append((label + " (lower is better)", num(va), num(vb), fmt_ratio(ratio(va, vb))))
+    la = a.get("loss") if a else None
+    lb = b.get("loss") if b else None
+    rows.append(("loss", "-" if la is None else "%.3f%%" % (100 * la),
+                 "-" if lb is None else "%.3f%%" % (100 * lb), ""))
+    ca = a.get("msgs_per_cpu_s") if a else None
+    cb = b.get("msgs_per_cpu_s") if b else None
+    rows.append(("msgs per broker CPU-s", num(ca), num(cb), fmt_ratio(ratio(ca, cb))))
+    p99 = (a["latency_us"]["p99"] if a and "latency_us" in a else None,
+           b["latency_us"]["p99"] if b and "latency_us" in b else None)
+    return rows, p99
+
+
+def idle_rows(runs):
+    by = {r["broker"]: r for r in runs}
+    a, b = by.get("mosquitto"), by.get("meshmq")
+    rows = []
+
+    def mib(rec, key):
+        if rec is None:
+            return None
+        v = rec["rss_kib"][key] if key != "peak" else max(rec["rss_kib"]["ready"],
+                                                          rec["rss_kib"]["late"])
+        return v / 1024
+
+    rows.append(("connected", num(a.get("connections") if a else None),
+                 num(b.get("connections") if b else None), ""))
+    rows.append(("broker RSS before connecting, MiB", num(mib(a, "before"), 1),
+                 num(mib(b, "before"), 1), ""))
+    rows.append(("broker RSS with the connections up, MiB", num(mib(a, "peak"), 1),
+                 num(mib(b, "peak"), 1), ""))
+    va = a.get("rss_per_conn_bytes") if a else None
+    vb = b.get("rss_per_conn_bytes") if b else None
+    rows.append(("RSS per idle connection, bytes (lower is better)", num(va), num(vb),
+                 fmt_ratio(ratio(va, vb))))
+    return rows, (va, vb)
+
+
+def render(header, rows, targets, notes):
+    cols = ("scenario", "metric", "mosquitto", "meshmq", "meshmq/mosquitto")
+    out = []
+    for line in header:
+        out.append("- " + line)
+    out.append("")
+    out.append("| " + " | ".join(cols) + " |")
+    out.append("| " + " | ".join("---" for _ in cols) + " |")
+    for r in rows:
+        out.append("| " + " | ".join(x.replace("|", "\\|") for x in r) + " |")
+    out.append("")
+    if targets:
+        out.append("Targets (meshmq >= %.1fx msgs per broker CPU-s on each throughput scenario, "
+                   "lower p99 at the fixed rate, no more RSS per idle connection):"
+                   % TARGET_THROUGHPUT)
+        out.append("")
+        for t in targets:
+            out.append("- " + t)
+        out.append("")
+    for n in notes:
+        out.append("Note: " + n)
+    return "\n".join(out) + "\n"
+
+
+def main():
+    a = argparse.ArgumentParser()
+    a.add_argument("--runs", required=True)
+    a.add_argument("--header", required=True)
+    a.add_argument("--out")
+    a.add_argument("--duration", type=float)
+    a.add_argument("--conns", type=int)
+    a.add_argument("--pairs", type=int)
+    o = a.parse_args()
+
+    with open(o.runs) as f:
+        runs = [json.loads(line) for line in f if line.strip()]
+    with open(o.header) as f:
+        header = [line.rstrip("\n") for line in f if line.strip()]
+
+    groups = OrderedDict()
+    for r in runs:
+        groups.setdefault(r["scenario"], []).append(r)
+
+    rows, targets, notes = [], [], []
+    for sid, rs in groups.items():
+        label = describe(sid, o)
+        role = rs[0]["role"]
+        if role == "throughput":
+            srows, head = throughput_rows(sid, rs, notes)
+            if head is not None:
+                targets.append("%s: %.2fx msgs per broker CPU-s -> %s" % (
+                    label, head, "met" if head >= TARGET_THROUGHPUT else "MISSED"))
+        elif role == "latency":
+            srows, (pa, pb) = latency_rows(sid, rs)
+            if pa is not None and pb is not None:
+                targets.append("%s: p99 %s us vs %s us -> %s" % (
+                    label, num(pa), num(pb), "met" if pb < pa else "MISSED"))
+        else:
+            srows, (va, vb) = idle_rows(rs)
+            if va is not None and vb is not None:
+                targets.append("%s: %s vs %s bytes per connection -> %s" % (
+                    label, num(va), num(vb), "met" if vb <= va else "MISSED"))
+        for i, r in enumerate(srows):
+            rows.append(((label if i == 0 else ""),) + r)
+
+    if any("--quick" in h for h in header if h.startswith("command:")):
+        notes.append("--quick: one low rung per ladder and fewer connections, a smoke test of "
+                     "the script; these figures are not the comparison.")
+    contended = [r["name"] for r in runs if (r.get("broker_runq") or 0) > 0.05]
+    if contended:
+        notes.append("%d of %d runs had the broker waiting for its core more than 5%% of the "
+                     "time (other processes on the machine): %s" % (
+                         len(contended), len(runs), ", ".join(contended)))
+    text = render(header, rows, targets, notes)
+    print(text, end="")
+    if o.out:
+        with open(o.out, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
