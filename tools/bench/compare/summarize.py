@@ -197,6 +197,12 @@ def main():
     with open(o.header) as f:
         header = [line.rstrip("\n") for line in f if line.strip()]
 
+    # A run repeated because of other load on the machine replaces the earlier one.
+    latest = OrderedDict()
+    for r in runs:
+        latest[(r["scenario"], r["broker"], r["rate"])] = r
+    repeated = len(runs) - len(latest)
+    runs = list(latest.values())
     groups = OrderedDict()
     for r in runs:
         groups.setdefault(r["scenario"], []).append(r)
@@ -226,11 +232,15 @@ def main():
     if any("--quick" in h for h in header if h.startswith("command:")):
         notes.append("--quick: one low rung per ladder and fewer connections, a smoke test of "
                      "the script; these figures are not the comparison.")
-    contended = [r["name"] for r in runs if (r.get("broker_runq") or 0) > 0.05]
+    contended = ["%s (%.0f%%)" % (r["name"], 100 * r["broker_runq"]) for r in runs
+                 if (r.get("broker_runq") or 0) > 0.05]
     if contended:
         notes.append("%d of %d runs had the broker waiting for its core more than 5%% of the "
-                     "time (other processes on the machine): %s" % (
+                     "publishing phase (other processes on the machine): %s" % (
                          len(contended), len(runs), ", ".join(contended)))
+    if repeated:
+        notes.append("%d runs were repeated because the broker or the tool waited for its core "
+                     "more than 10%% of the time; the table shows the repeat." % repeated)
     text = render(header, rows, targets, notes)
     print(text, end="")
     if o.out:
