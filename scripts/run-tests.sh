@@ -26,7 +26,7 @@ for stage in $stages; do
         ctest --test-dir build-tsan --output-on-failure -j "$jobs" --timeout 300 -L "unit|tsan" || status=1
       ;;
     fuzz)
-      scripts/build.sh fuzz
+      scripts/build.sh fuzz codec_fuzz
       tests/fuzz/run.sh build-fuzz 60 || status=1
       ;;
     *) echo "unknown stage $stage" >&2; status=1 ;;
