@@ -192,6 +192,11 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo -1; }
 runq_ns() {
   { cat /proc/"$1"/task/*/schedstat 2>/dev/null || echo "0 -1"; } | awk '{s += $2} END {print s}'
 }
+# Context switches of all the process's threads (each one a sleep in epoll_wait and a wakeup).
+ctxsw() {
+  { cat /proc/"$1"/task/*/status 2>/dev/null || echo "voluntary_ctxt_switches: -1"; } |
+    awk '/ctxt_switches/ {s += $2} END {print s}'
+}
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 now() { date +%s.%N; }
 
@@ -263,7 +268,7 @@ run() {
   start_broker "$kind" "$port" "$dir"
   sleep 0.3
   local rss0 cpu0=0 tcpu0=0 rss_ready=0 t0 cpu_pub=0 tcpu_pub=0 rss_late=0 t_pub=0 cpu1 t1
-  local rc=0 ready=0 line wait0=0 wait_pub=0 twait0=0 twait_pub=0
+  local rc=0 ready=0 line wait0=0 wait_pub=0 twait0=0 twait_pub=0 cs0=0 cs1=0
   rss0=$(rss_kb "$BROKER_PID")
   t0=$(now)
   local fifo=$dir/stderr.fifo
@@ -277,7 +282,7 @@ run() {
     printf '%s\n' "$line" >>"$dir/bench.err"
     if [[ $line == ready:* ]]; then
       cpu0=$(cpu_ticks "$BROKER_PID"); tcpu0=$(cpu_ticks "$tpid"); t0=$(now)
-      wait0=$(runq_ns "$BROKER_PID"); twait0=$(runq_ns "$tpid")
+      wait0=$(runq_ns "$BROKER_PID"); twait0=$(runq_ns "$tpid"); cs0=$(ctxsw "$BROKER_PID")
       rss_ready=$(rss_kb "$BROKER_PID")
       ready=1
       break
@@ -295,7 +300,7 @@ run() {
     rss_late=$(rss_kb "$BROKER_PID")
   fi
   wait "$tpid" || rc=$?
-  cpu1=$(cpu_ticks "$BROKER_PID"); t1=$(now)
+  cpu1=$(cpu_ticks "$BROKER_PID"); cs1=$(ctxsw "$BROKER_PID"); t1=$(now)
   wait "$catpid" || true
   exec 3<&-
   rm -f "$fifo"
@@ -307,7 +312,7 @@ run() {
     --broker-alive "$alive" --clk-tck "$CLK_TCK" \
     --cpu "$cpu0" "$cpu_pub" "$cpu1" --tool-cpu "$tcpu0" "$tcpu_pub" --t "$t0" "$t_pub" "$t1" \
     --rss "$rss0" "$rss_ready" "$rss_late" --runq "$wait0" "$wait_pub" "$twait0" "$twait_pub" \
-    --port "$port" --args "$*" >&2
+    --ctxsw "$cs0" "$cs1" --port "$port" --args "$*" >&2
   read -r LAST_OK LAST_CONTENDED < <(tail -1 "$RUNS" | "$PY" -c 'import json, sys
 r = json.load(sys.stdin)
 print(int(r["ok"]), int(max(r["broker_runq"] or 0, r["tool_runq"] or 0) > 0.10))')

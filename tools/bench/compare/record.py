@@ -33,6 +33,7 @@ def main():
     a.add_argument("--t", type=float, nargs=3, required=True)         # seconds: same points
     a.add_argument("--rss", type=float, nargs=3, required=True)       # KiB: before, ready, end of holding
     a.add_argument("--runq", type=float, nargs=4, default=[0, 0, 0, 0])  # ns: broker, tool
+    a.add_argument("--ctxsw", type=float, nargs=2, default=[0, -1])  # broker: ready, exit
     a.add_argument("--port", type=int)
     a.add_argument("--args", default="")
     o = a.parse_args()
@@ -67,6 +68,7 @@ def main():
         if pub_wall > 0 and min(o.runq[:2]) >= 0 else None,
         "tool_runq": round((o.runq[3] - o.runq[2]) / 1e9 / pub_wall, 3)
         if pub_wall > 0 and min(o.runq[2:]) >= 0 else None,
+        "broker_ctxsw": int(o.ctxsw[1] - o.ctxsw[0]) if o.ready and min(o.ctxsw) >= 0 else None,
         "window_s": round(o.t[2] - o.t[0], 3) if o.ready else None,
         "rss_kib": {"before": o.rss[0], "ready": o.rss[1], "late": o.rss[2]},
         "ok": False, "why": [],
@@ -104,6 +106,8 @@ def main():
             rec["offered_deliveries_per_s"] = o.rate * k
             if cpu_window > 0:
                 rec["msgs_per_cpu_s"] = delivered / cpu_window
+            if rec["broker_ctxsw"] is not None and delivered:
+                rec["ctxsw_per_msg"] = rec["broker_ctxsw"] / delivered
             if expected == 0:
                 why.append("nothing expected")
             if rec["loss"] >= LOSS_MAX:
@@ -134,11 +138,13 @@ def main():
     lat = rec["latency_us"]
     def pct(x):
         return "-" if x is None else "%.0f%%" % (100 * x)
-    print("sent %.0f/s recv %.0f/s loss %.3f%% | broker %.2f CPU-s, %s busy, %s msgs/CPU-s "
+    print("sent %.0f/s recv %.0f/s loss %.3f%% | broker %.2f CPU-s, %s busy, %s msgs/CPU-s, "
+          "%s context switches/msg "
           "| tool %s busy | waited for CPU: broker %s tool %s | p50 %.0fus p99 %.0fus%s" % (
               rec["sent_per_s"], rec["received_per_s"], 100 * rec["loss"], cpu_window,
               pct(rec["broker_busy"]),
               "%.0f" % rec["msgs_per_cpu_s"] if "msgs_per_cpu_s" in rec else "-",
+              "%.2f" % rec["ctxsw_per_msg"] if "ctxsw_per_msg" in rec else "-",
               pct(rec["tool_busy"]), pct(rec["broker_runq"]), pct(rec["tool_runq"]), lat["p50"] or 0, lat["p99"] or 0,
               "" if rec["ok"] else "  [not sustained: " + "; ".join(why) + "]"))
 
