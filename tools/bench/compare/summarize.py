@@ -239,8 +239,9 @@ def main():
                      "publishing phase (other processes on the machine): %s" % (
                          len(contended), len(runs), ", ".join(contended)))
     if repeated:
-        notes.append("%d runs were repeated because the broker or the tool waited for its core "
-                     "more than 10%% of the time; the table shows the repeat." % repeated)
+        notes.append("%d %s repeated because the broker or the tool waited for its core more "
+                     "than 10%% of the time; the table shows the repeat." % (
+                         repeated, "run was" if repeated == 1 else "runs were"))
     text = render(header, rows, targets, notes)
     print(text, end="")
     if o.out:
