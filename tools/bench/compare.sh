@@ -23,14 +23,14 @@ pinned to separate cores) and prints one table: scenario | metric | mosquitto | 
 
   --scenarios LIST   comma separated, default all: fanin-q0,fanin-q1,fanin-q2,fanout,pairs,
                      latency,idle ("fanin" = the three QoS levels)
-  --quick            smoke test of the script (~1 minute): short runs, two rungs per ladder,
-                     2,000 connections instead of 15,000
+  --quick            smoke test of the script (~1 minute): short runs, the first rung of each
+                     ladder only, 2,000 connections instead of 15,000
   --duration S       seconds of publishing per throughput run (default 5; --quick 2)
   --latency-duration S   seconds of the latency runs (default 10; --quick 3)
   --latency-rate R   msg/s in total for the latency scenario (default 5000)
   --latency-qos LIST QoS levels of the latency scenario (default 0,1)
   --conns N          connections for idle, and 2 x pairs + 1 for pairs (default 15000)
-  --no-climb         run only the first rungs common to both brokers (no max-rate search)
+  --no-climb         run only the first two rungs of each ladder (no max-rate search)
   --out FILE         also write the table as markdown to FILE (default RESULTS/compare.md)
   --results DIR      raw JSON, logs and run records (default /tmp/meshmq-compare-DATE)
   --meshmq PATH      broker binary (default build/broker/meshmq)
