@@ -764,15 +764,7 @@ class RawClient:
         closed the connection."""
         if self.backlog:
             return self.backlog.pop(0)
-        deadline = time.monotonic() + timeout
-        while True:
-            p = self._try_parse()
-            if p:
-                return p
-            try:
-                self._fill(deadline)
-            except Timeout:
-                raise Timeout(f"no packet within {timeout}s") from None
+        return self._next_unbuffered(timeout)
 
     def wait_for(self, ptype: int, pid: Optional[int] = None, timeout: float = WAIT) -> Packet:
         """The next packet of `ptype` (and packet id); other packets are set aside for later
