@@ -76,9 +76,7 @@ void Broker::takeover(SessionPtr existing, std::shared_ptr<Connection> conn, boo
   }
   if (existing->discarded()) {
     // Another connection ended or replaced it meanwhile: start over from the registry.
-    executor_.post(conn->worker(), [this, conn, clean_session] {
-      if (!conn->closed()) connect(conn, conn->client_id(), clean_session);
-    });
+    retry_connect(conn, clean_session);
     return;
   }
   if (Connection* old = existing->connection()) {
@@ -86,9 +84,7 @@ void Broker::takeover(SessionPtr existing, std::shared_ptr<Connection> conn, boo
     old->close("session taken over by a new connection from " + conn->peer());
   }
   if (existing->discarded()) {  // the old connection had a clean session: it just ended
-    executor_.post(conn->worker(), [this, conn, clean_session] {
-      if (!conn->closed()) connect(conn, conn->client_id(), clean_session);
-    });
+    retry_connect(conn, clean_session);
     return;
   }
   workers_[here]->offline.erase(existing);
@@ -115,15 +111,25 @@ void Broker::connection_closed(Connection& conn, const SessionPtr& session) {
     session->detach(Clock::now());
   }
   if (!session->persistent()) {
-    {
-      std::lock_guard lock(registry_mu_);
-      auto it = registry_.find(session->client_id());
-      if (it != registry_.end() && it->second == session) registry_.erase(it);
-    }
+    unregister(session);
     discard(session);
     return;
   }
   workers_[here]->offline.insert(session);
+}
+
+void Broker::retry_connect(const std::shared_ptr<Connection>& conn, bool clean_session) {
+  // The session changed hands meanwhile: look the client id up again from the connection's worker.
+  executor_.post(conn->worker(), [this, conn, clean_session] {
+    if (!conn->closed()) connect(conn, conn->client_id(), clean_session);
+  });
+}
+
+void Broker::unregister(const SessionPtr& session) {
+  std::lock_guard lock(registry_mu_);
+  auto it = registry_.find(session->client_id());
+  // Only if still registered: a takeover may already have put a fresh session under this id.
+  if (it != registry_.end() && it->second == session) registry_.erase(it);
 }
 
 void Broker::discard(const SessionPtr& session) {
@@ -144,11 +150,7 @@ void Broker::tick(std::size_t worker, Clock::time_point now) {
   }
   for (const SessionPtr& s : expired) {
     w.offline.erase(s);
-    {
-      std::lock_guard lock(registry_mu_);
-      auto it = registry_.find(s->client_id());
-      if (it != registry_.end() && it->second == s) registry_.erase(it);
-    }
+    unregister(s);
     spdlog::info("session {} expired after {} s offline", s->client_id(),
                  options_.session_expiry_s);
     discard(s);

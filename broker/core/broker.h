@@ -93,6 +93,8 @@ class Broker {
 
   void takeover(SessionPtr existing, std::shared_ptr<Connection> conn, bool clean_session);
   void discard(const SessionPtr& session);
+  void unregister(const SessionPtr& session);
+  void retry_connect(const std::shared_ptr<Connection>& conn, bool clean_session);
   SessionPtr make_session(const std::string& client_id, bool clean_session, std::size_t owner);
   void update_routes(const SessionPtr& session, std::vector<RouteChange> changes,
                      std::function<void()> done);
