@@ -135,6 +135,9 @@ void Broker::unregister(const SessionPtr& session) {
 void Broker::discard(const SessionPtr& session) {
   if (session->discarded()) return;
   session->mark_discarded();
+  WorkerCounters& c = counters(executor_.current());
+  c.queued_messages.sub(static_cast<std::int64_t>(session->queued_count()));
+  c.inflight_messages.sub(static_cast<std::int64_t>(session->inflight_count()));
   if (session->persistent()) sessions_.session_ended(*session);
   std::vector<RouteChange> changes;
   for (auto& [filter, qos] : session->subscriptions()) changes.push_back({filter, qos, false});
@@ -184,6 +187,7 @@ void Broker::update_routes(const SessionPtr& session, std::vector<RouteChange> c
           trie.erase(c.filter, session);
         }
       }
+      if (i == 0) route_count_.store(trie.filter_count(), std::memory_order_relaxed);
       if (pending->remaining.fetch_sub(1) == 1 && pending->done) {
         executor_.post(pending->origin, std::move(pending->done));
       }
@@ -303,6 +307,7 @@ BrokerStats Broker::stats() {
   }
   s.subscriptions = static_cast<std::size_t>(std::max<std::int64_t>(0, subscription_count_.load()));
   s.retained = retained_.size();
+  s.routes = route_count_.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -34,6 +34,7 @@ struct BrokerStats {
   std::size_t sessions = 0;
   std::size_t subscriptions = 0;  // (filter, session) pairs
   std::size_t retained = 0;
+  std::size_t routes = 0;  // distinct filters with a subscriber on this node
 };
 
 class Broker {
@@ -44,6 +45,7 @@ class Broker {
 
   const MqttOptions& options() const { return options_; }
   WorkerCounters& counters(std::size_t worker) { return workers_[worker]->counters; }
+  const WorkerCounters& counters(std::size_t worker) const { return workers_[worker]->counters; }
   SessionStore& session_store() { return sessions_; }
   std::size_t worker_count() const { return workers_.size(); }
 
@@ -111,6 +113,7 @@ class Broker {
   std::unordered_map<std::string, SessionPtr> registry_;
   std::atomic<std::uint64_t> assigned_ids_{0};
   std::atomic<std::int64_t> subscription_count_{0};
+  std::atomic<std::size_t> route_count_{0};  // worker 0's replica, which all others equal
 };
 
 }  // namespace meshmq::core

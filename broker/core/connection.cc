@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "broker/codec/encoder.h"
 #include "broker/core/broker.h"
 #include "broker/core/counters.h"
@@ -58,8 +60,9 @@ void Connection::process(std::span<const std::uint8_t> in) {
       handle_decode_error(*error);
       return;
     }
-    counters().packets_received.add();
-    handle(std::move(std::get<codec::Packet>(result)));
+    codec::Packet& packet = std::get<codec::Packet>(result);
+    counters().packets_received.add(codec::packet_type(packet));
+    handle(std::move(packet));
   }
   if (blocked_ && !closed_ && !in.empty()) {
     held_.append(reinterpret_cast<const char*>(in.data()), in.size());
@@ -176,6 +179,7 @@ void Connection::finish_connect(SessionPtr session, bool session_present) {
   session_ = std::move(session);
   session_->attach(this);
   state_ = State::kConnected;
+  counters().clients_connected.add();
   send(codec::Connack{session_present, ConnectReturnCode::kAccepted});
   spdlog::info("client {} connected from {} (clean session {}, keepalive {}s, session present {})",
                client_id_, peer_, !session_->persistent(), keepalive_s_, session_present);
@@ -205,11 +209,15 @@ void Connection::finish_unsubscribe(std::uint16_t packet_id) {
 }
 
 void Connection::handle_publish(codec::Publish&& p) {
-  counters().messages_received.add();
+  WorkerCounters& c = counters();
   const QoS qos = p.qos;
+  c.messages_received.add(qos);
+  c.message_bytes_received.add(qos, p.payload.size());
   const std::uint16_t id = p.packet_id;
-  // $SYS belongs to the broker: client publishes there are acknowledged but not routed.
+  // $SYS belongs to the broker: client publishes there are acknowledged (3.1.1 has no negative
+  // acknowledgement) but not routed, and counted as dropped.
   const bool routable = p.topic.compare(0, 4, "$SYS") != 0;
+  if (!routable) c.dropped_sys_topic.add();
   auto route = [&] {
     if (!routable) return;
     auto message = std::make_shared<Message>();
@@ -249,9 +257,9 @@ bool Connection::can_write() const {
   return out_.size() + writing_.size() < broker_.options().max_outgoing_bytes;
 }
 
-void Connection::count_sent(std::size_t bytes_before) {
+void Connection::count_sent(std::size_t bytes_before, codec::PacketType type) {
   WorkerCounters& c = counters();
-  c.packets_sent.add();
+  c.packets_sent.add(type);
   c.bytes_sent.add(out_.size() - bytes_before);
   transport_flush();
 }
@@ -260,14 +268,23 @@ void Connection::send_publish(const Message& m, QoS qos, bool retain, bool dup, 
   if (closed_) return;
   const std::size_t before = out_.size();
   codec::encode_publish(out_, m.topic, m.payload, qos, retain, dup, id);
-  count_sent(before);
+  WorkerCounters& c = counters();
+  c.messages_sent.add(qos);
+  c.message_bytes_sent.add(qos, m.payload.size());
+  // Retained messages sent for a new subscription are old by design: not delivery latency.
+  if (!retain) {
+    const auto age = Clock::now() - m.received_at;
+    c.deliver_latency.observe(static_cast<std::uint64_t>(
+        std::max<std::int64_t>(0, std::chrono::nanoseconds(age).count())));
+  }
+  count_sent(before, codec::PacketType::kPublish);
 }
 
 void Connection::send(const codec::Packet& packet) {
   if (closed_) return;
   const std::size_t before = out_.size();
   codec::encode(packet, out_);
-  count_sent(before);
+  count_sent(before, codec::packet_type(packet));
 }
 
 void Connection::close(std::string_view reason, bool publish_will) {
@@ -276,6 +293,7 @@ void Connection::close(std::string_view reason, bool publish_will) {
   const bool was_connected = state_ == State::kConnected;
   state_ = State::kClosed;
   counters().connections_closed.add();
+  if (was_connected) counters().clients_connected.sub();
   if (was_connected) {
     spdlog::info("client {} ({}) disconnected: {}", client_id_, peer_, reason);
   } else {

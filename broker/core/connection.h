@@ -80,7 +80,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void acknowledge(codec::Packet ack);
   void handle_decode_error(codec::DecodeError error);
   void arm_keepalive();
-  void count_sent(std::size_t bytes_before);
+  void count_sent(std::size_t bytes_before, codec::PacketType type);
   WorkerCounters& counters();
 
   Broker& broker_;

@@ -1,8 +1,14 @@
-// Per-worker event counters. Each worker writes only its own cells (relaxed atomics, no sharing on
-// the hot path); readers sum all workers. The metrics issue builds $SYS and Prometheus on this.
+// Per-worker metric cells. Each worker writes only its own cells (relaxed load + store, no
+// read-modify-write, no cache line shared with another writer); readers sum all workers. The
+// metrics registry (metrics.h) describes every field here with a name, help text and labels and
+// feeds both $SYS and Prometheus from it.
+//
+// To add a counter: add a field to WorkerCounters and one line to the table in metrics.cc.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 namespace meshmq::core {
@@ -15,19 +21,68 @@ struct Counter {
   std::uint64_t get() const { return value.load(std::memory_order_relaxed); }
 };
 
+// Up and down, e.g. live connections. A cell may go negative (an item added on one worker and
+// removed on another); only the sum over workers is meaningful.
+struct Gauge {
+  std::atomic<std::int64_t> value{0};
+  void add(std::int64_t n = 1) {
+    value.store(value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void sub(std::int64_t n = 1) { add(-n); }
+  std::int64_t get() const { return value.load(std::memory_order_relaxed); }
+};
+
+// A counter per small integer label value (QoS 0..2, packet type 1..14).
+template <std::size_t N>
+struct CounterArray {
+  std::array<Counter, N> cells;
+  template <class Index>
+  void add(Index i, std::uint64_t n = 1) {
+    const auto k = static_cast<std::size_t>(i);
+    if (k < N) cells[k].add(n);
+  }
+  std::uint64_t get(std::size_t i) const { return cells[i].get(); }
+};
+
+// Fixed-bucket histogram of durations in nanoseconds (Prometheus-style: a count per upper bound,
+// a sum and a total count). Buckets are not cumulative here; the exposition accumulates them.
+struct LatencyHistogram {
+  // 100 us .. 10 s: loopback delivery sits at the low end, a slow consumer at the high end.
+  static constexpr std::array<std::uint64_t, 16> kBoundsNs{
+      100'000,      250'000,      500'000,      1'000'000,    2'500'000,   5'000'000,
+      10'000'000,   25'000'000,   50'000'000,   100'000'000,  250'000'000, 500'000'000,
+      1000'000'000, 2500'000'000, 5000'000'000, 10000'000'000};
+  std::array<Counter, kBoundsNs.size() + 1> buckets;  // last: above the largest bound (+Inf)
+  Counter sum_ns;
+
+  void observe(std::uint64_t ns) {
+    std::size_t i = 0;
+    while (i < kBoundsNs.size() && ns > kBoundsNs[i]) ++i;
+    buckets[i].add();
+    sum_ns.add(ns);
+  }
+};
+
 struct alignas(64) WorkerCounters {
-  Counter messages_received;       // PUBLISH packets from clients
-  Counter messages_sent;           // PUBLISH packets to clients
-  Counter dropped_queue_full;      // offline/slow session queue at its bound
-  Counter dropped_qos0_slow;       // QoS 0 not written: connection output buffer full
-  Counter dropped_retained_limit;  // retained store at retained_max_count
-  Counter packets_received;
-  Counter packets_sent;
-  Counter bytes_received;
+  CounterArray<3> messages_received;       // PUBLISH from clients, by QoS
+  CounterArray<3> messages_sent;           // PUBLISH to clients, by QoS
+  CounterArray<3> message_bytes_received;  // their payload bytes, by QoS
+  CounterArray<3> message_bytes_sent;
+  Counter dropped_queue_full;         // offline/slow session queue at its bound
+  Counter dropped_qos0_slow;          // QoS 0 not written: connection output buffer full
+  Counter dropped_retained_limit;     // retained store at retained_max_count
+  Counter dropped_sys_topic;          // client PUBLISH to $SYS/...: acknowledged, not routed
+  CounterArray<16> packets_received;  // by codec::PacketType
+  CounterArray<16> packets_sent;
+  Counter bytes_received;  // on the wire
   Counter bytes_sent;
-  Counter connections_opened;
+  Counter connections_opened;  // transport accepted
   Counter connections_closed;
+  Gauge clients_connected;  // CONNACK 0 sent and not closed yet
   Counter protocol_errors;
+  Gauge queued_messages;             // in session queues (offline or beyond the inflight window)
+  Gauge inflight_messages;           // outbound QoS 1/2 sent and not yet acknowledged
+  LatencyHistogram deliver_latency;  // Message::received_at -> written to a subscriber
 };
 
 }  // namespace meshmq::core

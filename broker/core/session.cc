@@ -41,7 +41,6 @@ void Session::deliver(const MessagePtr& message, QoS qos, bool retain, WorkerCou
       enqueue(std::move(out), counters);  // keep order behind queued QoS 1/2 messages
     } else if (connection_->can_write()) {
       connection_->send_publish(*message, qos, retain, false, 0);
-      counters.messages_sent.add();
     } else {
       counters.dropped_qos0_slow.add();
     }
@@ -63,6 +62,7 @@ void Session::enqueue(Outbound out, WorkerCounters& counters) {
   const std::uint64_t seq = ++last_seq_;
   if (SessionStore* st = store()) st->message_queued(*this, seq, out);
   queue_.push_back(Queued{seq, std::move(out)});
+  counters.queued_messages.add();
 }
 
 void Session::send_new(Outbound out, WorkerCounters& counters) {
@@ -73,8 +73,8 @@ void Session::send_new(Outbound out, WorkerCounters& counters) {
     connection_->send_publish(*out.message, out.qos, out.retain, false, id);
     if (SessionStore* st = store()) st->inflight_sent(*this, id, out);
     inflight_.push_back(Inflight{id, std::move(out), false});
+    counters.inflight_messages.add();
   }
-  counters.messages_sent.add();
 }
 
 std::uint16_t Session::next_packet_id() {
@@ -96,7 +96,6 @@ void Session::resume(WorkerCounters& counters) {
       connection_->send(codec::Pubrel{f.packet_id});
     } else {
       connection_->send_publish(*f.out.message, f.out.qos, f.out.retain, true, f.packet_id);
-      counters.messages_sent.add();
     }
   }
   pump(counters);
@@ -109,6 +108,7 @@ void Session::pump(WorkerCounters& counters) {
     }
     Queued q = std::move(queue_.front());
     queue_.pop_front();
+    counters.queued_messages.sub();
     if (SessionStore* st = store()) st->message_dequeued(*this, q.seq);
     send_new(std::move(q.out), counters);
   }
@@ -121,6 +121,7 @@ bool Session::on_puback(std::uint16_t packet_id, WorkerCounters& counters) {
   if (it == inflight_.end()) return false;
   if (SessionStore* st = store()) st->inflight_done(*this, packet_id);
   inflight_.erase(it);
+  counters.inflight_messages.sub();
   pump(counters);
   return true;
 }
@@ -143,6 +144,7 @@ bool Session::on_pubcomp(std::uint16_t packet_id, WorkerCounters& counters) {
   if (it == inflight_.end()) return false;
   if (SessionStore* st = store()) st->inflight_done(*this, packet_id);
   inflight_.erase(it);
+  counters.inflight_messages.sub();
   pump(counters);
   return true;
 }
