@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Checks that a meshmq binary accepts a config file (and the MESHMQ_* environment it is given):
+# starts it with every port key moved to a free loopback port and every bind key on 127.0.0.1,
+# data in a temporary directory, and passes when it is still running after a short while.
+# A config the key table rejects exits at once with code 2 and the reason on stderr.
+#   config-accepted.sh MESHMQ_BINARY CONFIG.toml [extra flags...]
+set -euo pipefail
+bin=${1:?usage: config-accepted.sh meshmq config.toml [flags...]}
+cfg=${2:?usage: config-accepted.sh meshmq config.toml [flags...]}
+shift 2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+help=$(MESHMQ_CONFIG= "$bin" --help)
+flags=(--config="$cfg" --node.data_dir="$tmp/data" --log.level=warn)
+mapfile -t ports < <(grep -oE -- '--[a-z0-9_.]+ PORT' <<<"$help" | cut -d' ' -f1)
+mapfile -t binds < <(grep -oE -- '--[a-z0-9_.]+\.bind [A-Z]+' <<<"$help" | cut -d' ' -f1)
+# Free ports from the kernel, released just before the broker binds them.
+mapfile -t free < <(/usr/bin/python3 - "${#ports[@]}" <<'PY'
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print("\n".join(str(s.getsockname()[1]) for s in socks))
+PY
+)
+for i in "${!ports[@]}"; do flags+=("${ports[$i]}=${free[$i]}"); done
+for b in "${binds[@]}"; do flags+=("$b=127.0.0.1"); done
+"$bin" "${flags[@]}" "$@" >"$tmp/out" 2>&1 &
+pid=$!
+for _ in $(seq 20); do
+  sleep 0.1
+  kill -0 "$pid" 2>/dev/null || break
+done
+if kill -0 "$pid" 2>/dev/null; then
+  kill -TERM "$pid"
+  wait "$pid" || true
+  exit 0
+fi
+rc=0
+wait "$pid" || rc=$?
+echo "config-accepted: $bin exited with $rc on $cfg:" >&2
+cat "$tmp/out" >&2
+exit 1
