@@ -6,7 +6,7 @@ PKGS=(
   libboost-dev libboost-system-dev libssl-dev
   libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  mosquitto mosquitto-clients python3-paho-mqtt python3-pytest
+  mosquitto mosquitto-clients python3-paho-mqtt python3-pytest python3-yaml
   librocksdb-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   openssl prometheus chromium unzip
