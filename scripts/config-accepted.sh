@@ -3,7 +3,8 @@
 # starts it with every port key moved to a free loopback port and every bind key on 127.0.0.1,
 # data in a temporary directory, and passes when it is still running after a short while.
 # A config the key table rejects exits at once with code 2 and the reason on stderr.
-#   config-accepted.sh MESHMQ_BINARY CONFIG.toml [extra flags...]
+# With METRICS_OUT set, also saves the node's /metrics page (http.port) there.
+#   [METRICS_OUT=FILE] config-accepted.sh MESHMQ_BINARY CONFIG.toml [extra flags...]
 set -euo pipefail
 bin=${1:?usage: config-accepted.sh meshmq config.toml [flags...]}
 cfg=${2:?usage: config-accepted.sh meshmq config.toml [flags...]}
@@ -32,9 +33,26 @@ for _ in $(seq 20); do
   kill -0 "$pid" 2>/dev/null || break
 done
 if kill -0 "$pid" 2>/dev/null; then
+  rc=0
+  if [ -n "${METRICS_OUT:-}" ]; then
+    http=$(printf '%s\n' "${flags[@]}" | sed -n 's/^--http\.port=//p')
+    /usr/bin/python3 - "${http:?the binary has no http.port key}" "$METRICS_OUT" <<'PY' || rc=1
+import sys, time, urllib.request
+deadline = time.monotonic() + 10
+while True:
+    try:
+        page = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=2).read()
+        break
+    except OSError as e:
+        if time.monotonic() > deadline:
+            sys.exit(f"config-accepted: no /metrics on port {sys.argv[1]}: {e}")
+        time.sleep(0.1)
+open(sys.argv[2], "wb").write(page)
+PY
+  fi
   kill -TERM "$pid"
   wait "$pid" || true
-  exit 0
+  exit $rc
 fi
 rc=0
 wait "$pid" || rc=$?

@@ -67,6 +67,15 @@ done
 
 node helm/test/validate.js --modules "$tools" "${rendered[@]}" || err "rendered manifests fail the Kubernetes schema check"
 
+# The Grafana dashboard's queries parse; with the binary, they name only metrics it exports.
+metrics_args=()
+if [ -n "$bin" ] && "$bin" --help | grep -q -- '--http.port '; then
+  METRICS_OUT=$out/metrics.txt scripts/config-accepted.sh "$bin" /dev/null && metrics_args=("$out/metrics.txt") ||
+    err "could not read the broker's /metrics page"
+fi
+helm/test/dashboard_check.py "$chart/files/grafana-dashboard.json" "${metrics_args[@]}" ||
+  err "the Grafana dashboard has bad queries"
+
 # Values files whose pods the binary must accept. full-values (TLS, auth, cluster, HTTP, admin)
 # joins once the binary has all of those keys.
 accepted=(default-values)
