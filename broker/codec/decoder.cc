@@ -9,6 +9,8 @@
 #include <algorithm>
 
 #include "broker/codec/fixed_header.h"
+#include "broker/codec/packet.h"
+#include "broker/codec/parsers.h"
 
 namespace meshmq::codec {
 namespace {
@@ -64,6 +66,36 @@ const char* describe(DecodeError error) {
 Decoder::Decoder(DecoderLimits limits) : limits_(limits) {}
 
 DecodeResult Decoder::next(std::span<const std::uint8_t>& input) {
+  return decode<DecodeResult>(input, [this](std::uint8_t first_byte, detail::Body body) {
+    return parse_packet(first_byte, body, version_);
+  });
+}
+
+DecodeViewResult Decoder::next_view(std::span<const std::uint8_t>& input) {
+  return decode<DecodeViewResult>(input, [this](std::uint8_t first_byte, detail::Body body) {
+    DecodeViewResult out;
+    if (static_cast<PacketType>(first_byte >> 4) == PacketType::kPublish) {
+      auto r = detail::parse_publish_view(first_byte & 0x0F, body);
+      if (auto* view = std::get_if<PublishView>(&r)) {
+        out = *view;
+        // The view may point into partial_: free it on the next call instead of now.
+        stale_partial_ = !partial_.empty();
+      } else {
+        out = std::get<DecodeError>(r);
+      }
+      return out;
+    }
+    std::visit([&](auto&& v) { out = std::move(v); }, parse_packet(first_byte, body, version_));
+    return out;
+  });
+}
+
+template <class Result, class Parse>
+Result Decoder::decode(std::span<const std::uint8_t>& input, Parse parse) {
+  if (stale_partial_) {
+    stale_partial_ = false;
+    std::string{}.swap(partial_);
+  }
   if (failed_) return error_;
 
   // Header state lives in header_/header_len_; the header is complete once its last byte has no
@@ -71,13 +103,13 @@ DecodeResult Decoder::next(std::span<const std::uint8_t>& input) {
   const auto header_complete = [this] {
     return header_len_ >= 2 && (header_[header_len_ - 1] & 0x80) == 0;
   };
-  const auto fail = [this](DecodeError error) -> DecodeResult {
+  const auto fail = [this](DecodeError error) -> Result {
     failed_ = true;
     error_ = error;
     std::string{}.swap(partial_);
     return error;
   };
-  const auto finish = [&](DecodeResult result) -> DecodeResult {
+  const auto finish = [&](Result result) -> Result {
     if (auto* error = std::get_if<DecodeError>(&result)) return fail(*error);
     // The client's CONNECT fixes how the rest of the connection is parsed.
     if (auto* packet = std::get_if<Packet>(&result)) {
@@ -103,7 +135,7 @@ DecodeResult Decoder::next(std::span<const std::uint8_t>& input) {
         const std::uint8_t first_byte = input[0];
         const auto body = input.subspan(header.size, header.remaining_length);
         input = input.subspan(header.size + header.remaining_length);
-        return finish(parse_packet(first_byte, body, version_));
+        return finish(parse(first_byte, body));
       }
       // Complete header, partial body: keep the header and go on buffering below.
       std::copy_n(input.begin(), header.size, header_);
@@ -134,7 +166,9 @@ DecodeResult Decoder::next(std::span<const std::uint8_t>& input) {
   }
 
   const auto reset = [this] {
-    std::string{}.swap(partial_);  // an idle connection keeps no read buffer
+    // An idle connection keeps no read buffer (unless a PublishView still points into it, and
+    // then only until the next call).
+    if (!stale_partial_) std::string{}.swap(partial_);
     header_len_ = 0;
     body_len_ = 0;
   };
@@ -146,7 +180,7 @@ DecodeResult Decoder::next(std::span<const std::uint8_t>& input) {
     input = input.subspan(body_len_);
     const std::uint8_t first_byte = header_[0];
     reset();
-    return finish(parse_packet(first_byte, body, version_));
+    return finish(parse(first_byte, body));
   }
 
   const std::size_t take = std::min(missing, input.size());
@@ -161,11 +195,9 @@ DecodeResult Decoder::next(std::span<const std::uint8_t>& input) {
   if (partial_.size() < body_len_) return NeedMore{};
 
   const std::uint8_t first_byte = header_[0];
-  DecodeResult result =
-      parse_packet(first_byte,
-                   std::span<const std::uint8_t>(
-                       reinterpret_cast<const std::uint8_t*>(partial_.data()), partial_.size()),
-                   version_);
+  Result result =
+      parse(first_byte,
+            detail::Body(reinterpret_cast<const std::uint8_t*>(partial_.data()), partial_.size()));
   reset();
   return finish(std::move(result));
 }

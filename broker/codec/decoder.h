@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <variant>
 
 #include "broker/codec/packet.h"
@@ -43,6 +44,19 @@ struct DecoderLimits {
 struct NeedMore {};
 using DecodeResult = std::variant<NeedMore, Packet, DecodeError>;
 
+// A PUBLISH whose topic and payload point into the decoder's input (or its partial-packet buffer):
+// the broker copies them once, straight into the message it routes, instead of into two strings
+// first. Valid until the next call on the decoder or until the input buffer is reused.
+struct PublishView {
+  std::string_view topic;
+  std::string_view payload;
+  QoS qos = QoS::kAtMostOnce;
+  bool retain = false;
+  bool dup = false;
+  std::uint16_t packet_id = 0;
+};
+using DecodeViewResult = std::variant<NeedMore, Packet, PublishView, DecodeError>;
+
 class Decoder {
  public:
   explicit Decoder(DecoderLimits limits = {});
@@ -57,8 +71,10 @@ class Decoder {
   // parsed in place; only a partial packet is copied, and that buffer is released once drained so
   // an idle connection holds no read buffer.
   DecodeResult next(std::span<const std::uint8_t>& input);
+  // The same, but a PUBLISH comes back as a PublishView (every other packet as a Packet).
+  DecodeViewResult next_view(std::span<const std::uint8_t>& input);
 
-  bool has_partial() const { return !partial_.empty() || header_len_ > 0; }
+  bool has_partial() const { return (!partial_.empty() && !stale_partial_) || header_len_ > 0; }
 
  private:
   DecoderLimits limits_;
@@ -68,12 +84,20 @@ class Decoder {
   std::size_t header_len_ = 0;
   std::string partial_;
   std::size_t body_len_ = 0;
+  bool stale_partial_ = false;  // partial_ holds a packet a PublishView may still point into
   bool failed_ = false;
   DecodeError error_ = DecodeError::kMalformedPacket;
+
+  template <class Result, class Parse>
+  Result decode(std::span<const std::uint8_t>& input, Parse parse);
 };
 
 // Parses one whole packet given its first fixed-header byte and its body.
 DecodeResult parse_packet(std::uint8_t first_byte, std::span<const std::uint8_t> body,
                           ProtocolVersion version);
+// The same for a PUBLISH, without copying: the view points into `body`.
+std::variant<PublishView, DecodeError> parse_publish_view(std::uint8_t first_byte,
+                                                          std::span<const std::uint8_t> body,
+                                                          ProtocolVersion version);
 
 }  // namespace meshmq::codec

@@ -16,6 +16,7 @@ using Body = std::span<const std::uint8_t>;
 DecodeResult parse_connect(Body body, ProtocolVersion version);
 DecodeResult parse_connack(Body body, ProtocolVersion version);
 DecodeResult parse_publish(std::uint8_t flags, Body body, ProtocolVersion version);
+std::variant<PublishView, DecodeError> parse_publish_view(std::uint8_t flags, Body body);
 // PUBACK, PUBREC, PUBREL, PUBCOMP and UNSUBACK: a packet identifier and nothing else.
 DecodeResult parse_id_only(PacketType type, Body body, ProtocolVersion version);
 DecodeResult parse_subscribe(Body body, ProtocolVersion version);

@@ -10,6 +10,10 @@
 
 namespace meshmq::core {
 
+namespace {
+constexpr std::size_t kOutboxReserve = 256;
+}  // namespace
+
 Broker::Broker(const MqttOptions& options, Executor& executor, RetainedStore& retained,
                SessionStore& sessions)
     : options_(options), executor_(executor), retained_(retained), sessions_(sessions) {
@@ -292,10 +296,14 @@ void Broker::flush_outbox(std::size_t here) {
   w.outbox_scheduled = false;
   for (std::size_t target = 0; target < w.outbox.size(); ++target) {
     if (w.outbox[target].empty()) continue;
+    const std::size_t size = w.outbox[target].size();
     executor_.post(target, [this, target, batch = std::move(w.outbox[target])]() mutable {
       for (Delivery& d : batch) deliver(target, std::move(d));
     });
+    // One allocation for the next batch rather than one per doubling; capped so that a burst
+    // does not stay reserved.
     w.outbox[target] = {};
+    w.outbox[target].reserve(std::min<std::size_t>(size, kOutboxReserve));
   }
 }
 

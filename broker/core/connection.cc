@@ -54,11 +54,20 @@ void Connection::on_bytes(std::span<const std::uint8_t> data) {
 
 void Connection::process(std::span<const std::uint8_t> in) {
   while (!closed_ && !blocked_) {
-    codec::DecodeResult result = decoder_.next(in);
+    codec::DecodeViewResult result = decoder_.next_view(in);
     if (std::holds_alternative<codec::NeedMore>(result)) break;
     if (auto* error = std::get_if<DecodeError>(&result)) {
       handle_decode_error(*error);
       return;
+    }
+    if (auto* publish = std::get_if<codec::PublishView>(&result)) {
+      counters().packets_received.add(codec::PacketType::kPublish);
+      if (state_ == State::kAwaitConnect) {
+        close("first packet was PUBLISH, not CONNECT");  // MQTT-3.1.0-1
+      } else {
+        handle_publish(*publish);
+      }
+      continue;
     }
     codec::Packet& packet = std::get<codec::Packet>(result);
     counters().packets_received.add(codec::packet_type(packet));
@@ -108,7 +117,6 @@ void Connection::handle(codec::Packet&& packet) {
   }
   std::visit(Overloaded{
                  [&](codec::Connect&) { close("second CONNECT on one connection (MQTT-3.1.0-2)"); },
-                 [&](codec::Publish& p) { handle_publish(std::move(p)); },
                  [&](codec::Puback& p) { session_->on_puback(p.packet_id, counters()); },
                  [&](codec::Pubrec& p) {
                    session_->on_pubrec(p.packet_id);
@@ -208,7 +216,7 @@ void Connection::finish_unsubscribe(std::uint16_t packet_id) {
   unblock();
 }
 
-void Connection::handle_publish(codec::Publish&& p) {
+void Connection::handle_publish(const codec::PublishView& p) {
   WorkerCounters& c = counters();
   const QoS qos = p.qos;
   c.messages_received.add(qos);
@@ -216,16 +224,11 @@ void Connection::handle_publish(codec::Publish&& p) {
   const std::uint16_t id = p.packet_id;
   // $SYS belongs to the broker: client publishes there are acknowledged (3.1.1 has no negative
   // acknowledgement) but not routed, and counted as dropped.
-  const bool routable = p.topic.compare(0, 4, "$SYS") != 0;
+  const bool routable = !p.topic.starts_with("$SYS");
   if (!routable) c.dropped_sys_topic.add();
   auto route = [&] {
     if (!routable) return;
-    auto message = std::make_shared<Message>();
-    message->topic = std::move(p.topic);
-    message->payload = std::move(p.payload);
-    message->qos = qos;
-    message->retain = p.retain;
-    broker_.publish(std::move(message));
+    broker_.publish(make_message(p.topic, p.payload, qos, p.retain));
   };
   switch (qos) {
     case QoS::kAtMostOnce:
@@ -300,11 +303,7 @@ void Connection::close(std::string_view reason, bool publish_will) {
     spdlog::info("connection from {} closed before CONNECT completed: {}", peer_, reason);
   }
   if (publish_will && will_ && was_connected) {
-    auto message = std::make_shared<Message>();
-    message->topic = std::move(will_->topic);
-    message->payload = std::move(will_->payload);
-    message->qos = will_->qos;
-    message->retain = will_->retain;
+    auto message = make_message(will_->topic, will_->payload, will_->qos, will_->retain);
     will_.reset();
     broker_.publish(std::move(message));
   }

@@ -76,7 +76,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void unblock();  // resume, first with the input held while blocked
   void handle(codec::Packet&& packet);
   void handle_connect(codec::Connect&& connect);
-  void handle_publish(codec::Publish&& publish);
+  void handle_publish(const codec::PublishView& publish);
   void acknowledge(codec::Packet ack);
   void handle_decode_error(codec::DecodeError error);
   void arm_keepalive();

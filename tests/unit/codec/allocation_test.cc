@@ -5,61 +5,13 @@
 // process-wide but only counts while a test enables it).
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
 #include "tests/unit/codec/codec_test_util.h"
-
-namespace {
-
-std::atomic<bool> g_counting{false};
-std::atomic<long> g_allocations{0};
-std::atomic<long> g_live{0};
-std::atomic<std::size_t> g_largest{0};
-
-}  // namespace
-
-void* operator new(std::size_t size) {
-  void* p = std::malloc(size == 0 ? 1 : size);
-  if (p == nullptr) throw std::bad_alloc();
-  if (g_counting.load(std::memory_order_relaxed)) {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-    g_live.fetch_add(1, std::memory_order_relaxed);
-    if (size > g_largest.load(std::memory_order_relaxed)) g_largest.store(size);
-  }
-  return p;
-}
-
-void operator delete(void* p) noexcept {
-  if (p != nullptr && g_counting.load(std::memory_order_relaxed)) {
-    g_live.fetch_sub(1, std::memory_order_relaxed);
-  }
-  std::free(p);
-}
-
-void operator delete(void* p, std::size_t) noexcept {
-  operator delete(p);
-}
+#include "tests/unit/counting_new.h"
 
 namespace meshmq::codec::test {
 namespace {
 
-// Counts allocations made while alive. Objects allocated before it and freed during it would skew
-// `live`, so each test creates its long-lived objects first.
-class Counting {
- public:
-  Counting() {
-    g_allocations = 0;
-    g_live = 0;
-    g_largest = 0;
-    g_counting = true;
-  }
-  ~Counting() { g_counting = false; }
-  long allocations() const { return g_allocations; }
-  long live() const { return g_live; }
-  std::size_t largest() const { return g_largest; }
-};
+using meshmq::testing::Counting;
 
 TEST(Allocation, WholePacketInTheChunkIsParsedInPlace) {
   const Bytes bytes = encoded(Publish{.topic = "a/b", .payload = std::string(64, 'x')});
@@ -97,6 +49,47 @@ TEST(Allocation, SplitPacketBufferIsReleasedOnceComplete) {
   EXPECT_GT(live_while_partial, 0);
   EXPECT_EQ(live_after, 0);  // the partial buffer is gone, the decoder holds nothing
   EXPECT_FALSE(decoder.has_partial());
+}
+
+TEST(Allocation, PublishViewCopiesNothing) {
+  const Bytes bytes = encoded(Publish{.topic = "sensors/room-42/temperature",
+                                      .payload = std::string(64, 'x'),
+                                      .qos = QoS::kAtLeastOnce,
+                                      .packet_id = 7});
+  Decoder decoder;
+  std::span<const std::uint8_t> input(bytes);
+  long allocations;
+  {
+    Counting counting;
+    DecodeViewResult result = decoder.next_view(input);
+    allocations = counting.allocations();
+    ASSERT_TRUE(std::holds_alternative<PublishView>(result));
+    EXPECT_EQ(std::get<PublishView>(result).payload, std::string(64, 'x'));
+  }
+  EXPECT_EQ(allocations, 0);
+}
+
+TEST(Allocation, SplitPublishViewBufferIsReleasedByTheNextCall) {
+  const Bytes bytes = encoded(Publish{.topic = "a/b", .payload = std::string(5000, 'x')});
+  Decoder decoder;
+  std::span<const std::uint8_t> first(bytes.data(), bytes.size() / 2);
+  std::span<const std::uint8_t> second(bytes.data() + bytes.size() / 2,
+                                       bytes.size() - bytes.size() / 2);
+  long live_with_view, live_after;
+  {
+    Counting counting;
+    ASSERT_TRUE(std::holds_alternative<NeedMore>(decoder.next_view(first)));
+    DecodeViewResult result = decoder.next_view(second);
+    ASSERT_TRUE(std::holds_alternative<PublishView>(result));
+    // The view points into the partial buffer, which is still there and intact.
+    EXPECT_EQ(std::get<PublishView>(result).payload, std::string(5000, 'x'));
+    live_with_view = counting.live();
+    EXPECT_FALSE(decoder.has_partial());
+    ASSERT_TRUE(std::holds_alternative<NeedMore>(decoder.next_view(second)));
+    live_after = counting.live();
+  }
+  EXPECT_EQ(live_with_view, 1);
+  EXPECT_EQ(live_after, 0);  // gone with the next call: an idle connection holds no buffer
 }
 
 TEST(Allocation, AnnouncedLengthIsNotPreallocated) {

@@ -44,6 +44,28 @@ TEST(Chunking, EveryPacketSplitAtEveryPosition) {
   }
 }
 
+// next_view() gives the same PUBLISH as next(), wherever the packet is cut: the view into the
+// partial-packet buffer stays valid until the next call.
+TEST(Chunking, PublishViewsMatchPacketsAtEveryCut) {
+  for (const Packet& packet : sample_packets()) {
+    const Bytes bytes = encoded(packet);
+    const std::span<const std::uint8_t> all(bytes);
+    for (std::size_t cut = 0; cut <= bytes.size(); ++cut) {
+      const Outcome outcome =
+          decode_chunks({all.first(cut), all.subspan(cut)}, {}, ProtocolVersion::kV311, true);
+      ASSERT_EQ(outcome.packets.size(), 1u)
+          << packet_type_name(packet_type(packet)) << " cut " << cut;
+      EXPECT_EQ(outcome.packets[0], packet);
+      EXPECT_FALSE(outcome.partial);
+    }
+  }
+  const Bytes stream = sample_stream();
+  std::vector<std::span<const std::uint8_t>> bytewise;
+  for (std::size_t i = 0; i < stream.size(); ++i)
+    bytewise.push_back(std::span(stream).subspan(i, 1));
+  EXPECT_EQ(decode_chunks(bytewise, {}, ProtocolVersion::kV311, true).packets, sample_packets());
+}
+
 TEST(Chunking, StreamSplitIntoThreeAtManyPositions) {
   const Bytes bytes = sample_stream();
   const std::span<const std::uint8_t> all(bytes);

@@ -87,18 +87,33 @@ inline void PrintTo(const Outcome& o, std::ostream* os) {
   }
 }
 
-// Feeds `chunks` one after another, draining each with next() until NeedMore or an error.
+// Feeds `chunks` one after another, draining each with next() (or next_view(), with each
+// PublishView copied into a Publish at once) until NeedMore or an error.
 inline Outcome decode_chunks(const std::vector<std::span<const std::uint8_t>>& chunks,
                              DecoderLimits limits = {},
-                             ProtocolVersion version = ProtocolVersion::kV311) {
+                             ProtocolVersion version = ProtocolVersion::kV311, bool views = false) {
   Decoder decoder(limits);
   decoder.set_protocol_version(version);
   Outcome outcome;
   for (auto chunk : chunks) {
     while (true) {
-      DecodeResult result = decoder.next(chunk);
+      DecodeViewResult result;
+      if (views) {
+        result = decoder.next_view(chunk);
+      } else {
+        std::visit([&](auto&& v) { result = std::move(v); }, decoder.next(chunk));
+      }
       if (auto* packet = std::get_if<Packet>(&result)) {
         outcome.packets.push_back(std::move(*packet));
+        continue;
+      }
+      if (auto* v = std::get_if<PublishView>(&result)) {
+        outcome.packets.push_back(Publish{.topic = std::string(v->topic),
+                                          .payload = std::string(v->payload),
+                                          .qos = v->qos,
+                                          .retain = v->retain,
+                                          .dup = v->dup,
+                                          .packet_id = v->packet_id});
         continue;
       }
       if (auto* error = std::get_if<DecodeError>(&result)) {

@@ -67,6 +67,14 @@ class FakeConnection final : public core::Connection {
     });
     ex_.drain();
   }
+  // Feeds raw bytes as one read; the call itself allocates nothing (allocation tests rely on it).
+  void feed(std::span<const std::uint8_t> bytes) {
+    struct Args {
+      FakeConnection* self;
+      std::span<const std::uint8_t> bytes;
+    } args{this, bytes};
+    ex_.on(worker(), [&args] { args.self->on_bytes(args.bytes); });
+  }
   // Everything the broker wrote since the last call, decoded.
   std::vector<codec::Packet> sent() {
     std::vector<codec::Packet> packets;

@@ -27,14 +27,14 @@ class RecordingStore final : public core::SessionStore {
   }
   void message_queued(const core::Session& s, std::uint64_t seq,
                       const core::Session::Outbound& m) override {
-    add("queued " + std::to_string(seq) + " " + m.message->payload, s);
+    add("queued " + std::to_string(seq) + " " + std::string(m.message->payload), s);
   }
   void message_dequeued(const core::Session& s, std::uint64_t seq) override {
     add("dequeued " + std::to_string(seq), s);
   }
   void inflight_sent(const core::Session& s, std::uint16_t id,
                      const core::Session::Outbound& m) override {
-    add("inflight " + std::to_string(id) + " " + m.message->payload, s);
+    add("inflight " + std::to_string(id) + " " + std::string(m.message->payload), s);
   }
   void inflight_pubrec(const core::Session& s, std::uint16_t id) override {
     add("pubrec " + std::to_string(id), s);
