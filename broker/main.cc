@@ -4,12 +4,18 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <string_view>
 
+#include "broker/auth/passwd_command.h"
 #include "broker/config/config.h"
 #include "broker/config/logging.h"
 #include "broker/net/server.h"
 
 int main(int argc, char** argv) {
+  // Subcommands come before configuration loading: they do not run a broker.
+  if (argc >= 2 && std::string_view(argv[1]) == "passwd") {
+    return meshmq::auth::passwd_command(argc - 1, argv + 1);
+  }
   auto result =
       meshmq::config::load(argc, argv, [](const char* name) { return std::getenv(name); });
   if (!result.error.empty()) {

@@ -67,6 +67,63 @@ bool has_wildcard(std::string_view filter) {
   return false;
 }
 
+namespace {
+
+// Splits off the next level of a filter; `pos` is npos once there are no more levels.
+std::string_view next_level(std::string_view s, std::size_t& pos) {
+  const std::size_t slash = s.find('/', pos);
+  std::string_view level = s.substr(pos, slash == std::string_view::npos ? slash : slash - pos);
+  pos = slash == std::string_view::npos ? slash : slash + 1;
+  return level;
+}
+
+bool starts_with_wildcard(std::string_view f) {
+  return !f.empty() && (f.front() == '+' || f.front() == '#');
+}
+
+// 4.7.2: a filter starting with a wildcard never matches a '$' topic, so it can neither cover nor
+// overlap a filter whose first level is a literal starting with '$'.
+bool dollar_excluded(std::string_view wild, std::string_view other) {
+  return starts_with_wildcard(wild) && !other.empty() && other.front() == '$';
+}
+
+}  // namespace
+
+bool filter_covers(std::string_view outer, std::string_view inner) {
+  if (dollar_excluded(outer, inner)) return false;
+  constexpr auto npos = std::string_view::npos;
+  std::size_t o = 0;
+  std::size_t i = 0;
+  while (true) {
+    const std::string_view o_level = next_level(outer, o);
+    if (o_level == "#") return true;  // covers whatever is left, including nothing
+    if (i == npos) return false;      // inner ended ("a" vs outer "a/+")
+    const std::string_view i_level = next_level(inner, i);
+    if (i_level == "#") return false;  // inner spans levels outer pins down
+    if (o_level != "+" && (i_level == "+" || o_level != i_level)) return false;
+    if (o == npos) return i == npos;
+  }
+}
+
+bool filters_overlap(std::string_view a, std::string_view b) {
+  if (dollar_excluded(a, b) || dollar_excluded(b, a)) return false;
+  constexpr auto npos = std::string_view::npos;
+  std::size_t x = 0;
+  std::size_t y = 0;
+  while (true) {
+    const std::string_view a_level = next_level(a, x);
+    const std::string_view b_level = next_level(b, y);
+    if (a_level == "#" || b_level == "#") return true;
+    if (a_level != "+" && b_level != "+" && a_level != b_level) return false;
+    if (x == npos || y == npos) {
+      // One ended: they still share a topic if the other ends too, or continues only with "#".
+      if (x == npos && y == npos) return true;
+      std::string_view rest = x == npos ? b.substr(y) : a.substr(x);
+      return rest == "#";
+    }
+  }
+}
+
 bool topic_matches(std::string_view filter, std::string_view topic) {
   // 4.7.2: filters starting with a wildcard must not match topics starting with '$' (MQTT-4.7.2-1),
   // so "#" does not deliver $SYS traffic.

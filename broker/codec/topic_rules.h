@@ -18,4 +18,11 @@ bool topic_matches(std::string_view filter, std::string_view topic);
 
 bool has_wildcard(std::string_view filter);
 
+// True when every topic that `inner` matches is also matched by `outer` (both valid filters), so a
+// subscription to `inner` can only ever receive what `outer` allows. Used by access rules.
+bool filter_covers(std::string_view outer, std::string_view inner);
+
+// True when at least one topic name matches both filters (both valid filters).
+bool filters_overlap(std::string_view a, std::string_view b);
+
 }  // namespace meshmq::codec

@@ -28,9 +28,29 @@ struct NodeConfig {
   std::string data_dir = "./data";
 };
 
+// Per-listener admission limits, keys listeners.<name>.max_connections / connect_rate; every
+// listener kind (tcp, ws, tls, wss) carries one.
+struct ListenerLimits {
+  std::uint32_t max_connections = 0;  // 0 = only limits.max_connections applies
+  std::uint32_t connect_rate = 0;     // new connections per second (burst: one second's worth)
+};
+
 struct TcpListenerConfig {  // keys listeners.tcp.*
   std::string bind = "0.0.0.0";
   std::uint16_t port = 1883;  // 0 = listener off
+  ListenerLimits limits;
+};
+
+struct AuthConfig {             // keys auth.*
+  bool allow_anonymous = true;  // true only so a bare `meshmq` is usable; turn off in production
+  std::string password_file;    // empty = no password file
+  std::string acl_file;         // empty = no rules (acl_default decides)
+  std::string acl_default = "allow";       // allow|deny
+  std::string acl_deny_action = "ignore";  // ignore|disconnect: for a denied PUBLISH
+};
+
+struct LimitsConfig {  // keys limits.* that belong to the node (the core's are in mqtt.limits)
+  std::uint32_t max_connections = 0;  // all listeners together; 0 = open-file limit minus 256
 };
 
 struct LogConfig {
@@ -45,8 +65,10 @@ struct Config {
   NodeConfig node;
   TcpListenerConfig tcp;  // key prefix listeners.tcp
   BrokerConfig broker;
-  core::MqttOptions mqtt;  // keys mqtt.*
+  core::MqttOptions mqtt;  // keys mqtt.* (and limits.* in mqtt.limits)
   LogConfig log;
+  AuthConfig auth;
+  LimitsConfig limits;
 };
 
 // Outcome of load(). Exactly one of the three cases holds:

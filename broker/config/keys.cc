@@ -327,6 +327,11 @@ StringType path_type() {
           }};
 }
 
+// A path that may be empty, meaning "none".
+StringType optional_path_type() {
+  return {"PATH", nullptr};
+}
+
 StringType address_type() {
   // Only literals: the listener binds exactly one address, and resolving a name here would make
   // the bound interface depend on DNS at startup.
@@ -373,6 +378,22 @@ Key make_key(std::string_view name, std::string_view description, Type type, Acc
   return key;
 }
 
+// The admission limits every listener has; `listener` returns its ListenerLimits.
+template <class Access>
+void add_listener_limits(std::vector<Key>& t, std::string_view max_connections_key,
+                         std::string_view connect_rate_key, Access listener) {
+  t.push_back(make_key(
+      max_connections_key, "Connections on this listener; 0 = only limits.max_connections",
+      unsigned_type(0, kU32Max), [listener](auto& c) -> auto& {
+        return listener(c).max_connections;
+      }));
+  t.push_back(make_key(
+      connect_rate_key, "New connections per second on this listener; 0 = unlimited",
+      unsigned_type(0, kU32Max), [listener](auto& c) -> auto& {
+        return listener(c).connect_rate;
+      }));
+}
+
 std::vector<Key> build_table() {
   constexpr std::uint64_t kMaxPacket = 268435455;  // largest MQTT remaining length
   std::vector<Key> t;
@@ -388,6 +409,9 @@ std::vector<Key> build_table() {
   t.push_back(make_key(
       "listeners.tcp.port", "MQTT TCP port; 0 turns the listener off", port_type(),
       [](auto& c) -> auto& { return c.tcp.port; }));
+  add_listener_limits(
+      t, "listeners.tcp.max_connections", "listeners.tcp.connect_rate",
+      [](auto& c) -> auto& { return c.tcp.limits; });
   t.push_back(make_key(
       "broker.threads", "Worker threads; 0 = one per CPU core", unsigned_type(0, 1024),
       [](auto& c) -> auto& { return c.broker.threads; }));
@@ -429,6 +453,43 @@ std::vector<Key> build_table() {
   t.push_back(make_key(
       "mqtt.max_keepalive", "Largest keepalive granted to clients; 0 = grant what the client asks",
       duration_type(0, 65535), [](auto& c) -> auto& { return c.mqtt.max_keepalive_s; }));
+  t.push_back(make_key(
+      "auth.allow_anonymous", "Let clients in without a user name (turn off in production)",
+      BoolType{}, [](auto& c) -> auto& { return c.auth.allow_anonymous; }));
+  t.push_back(make_key(
+      "auth.password_file", "Password file (meshmq passwd); empty = none; reloaded on SIGHUP",
+      optional_path_type(), [](auto& c) -> auto& { return c.auth.password_file; }));
+  t.push_back(make_key(
+      "auth.acl_file", "ACL rules file; empty = none; reloaded on SIGHUP", optional_path_type(),
+      [](auto& c) -> auto& { return c.auth.acl_file; }));
+  t.push_back(make_key(
+      "auth.acl_default", "Decision when no ACL rule matches: allow or deny",
+      one_of_type("ACL_DEFAULT", {"allow", "deny"}),
+      [](auto& c) -> auto& { return c.auth.acl_default; }));
+  t.push_back(make_key(
+      "auth.acl_deny_action", "On a PUBLISH the ACL denies: ignore (drop it) or disconnect",
+      one_of_type("ACL_ACTION", {"ignore", "disconnect"}),
+      [](auto& c) -> auto& { return c.auth.acl_deny_action; }));
+  t.push_back(make_key(
+      "limits.max_connections", "Connections over all listeners; 0 = the open-file limit minus 256",
+      unsigned_type(0, kU32Max), [](auto& c) -> auto& { return c.limits.max_connections; }));
+  t.push_back(make_key(
+      "limits.max_topic_length", "Longest topic name or filter in bytes", unsigned_type(1, 65535),
+      [](auto& c) -> auto& { return c.mqtt.limits.max_topic_length; }));
+  t.push_back(make_key(
+      "limits.max_topic_levels", "Most levels in a topic name or filter", unsigned_type(1, 65535),
+      [](auto& c) -> auto& { return c.mqtt.limits.max_topic_levels; }));
+  t.push_back(make_key(
+      "limits.max_subscriptions_per_client", "Subscriptions per client; 0 = unlimited",
+      unsigned_type(0, kU32Max),
+      [](auto& c) -> auto& { return c.mqtt.limits.max_subscriptions_per_client; }));
+  t.push_back(make_key(
+      "limits.publish_rate",
+      "PUBLISH packets per second per client before reading pauses; 0 = unlimited",
+      unsigned_type(0, kU32Max), [](auto& c) -> auto& { return c.mqtt.limits.publish_rate; }));
+  t.push_back(make_key(
+      "limits.publish_burst", "PUBLISH packets a client may send at once; 0 = limits.publish_rate",
+      unsigned_type(0, kU32Max), [](auto& c) -> auto& { return c.mqtt.limits.publish_burst; }));
   return t;
 }
 

@@ -7,11 +7,16 @@
 #include <random>
 
 #include "broker/core/connection.h"
+#include "broker/core/limits.h"
+#include "broker/core/log_limiter.h"
 
 namespace meshmq::core {
 
 namespace {
 constexpr std::size_t kOutboxReserve = 256;
+LogLimiter subscribe_topic_log;
+LogLimiter subscribe_acl_log;
+LogLimiter subscribe_count_log;
 }  // namespace
 
 Broker::Broker(const MqttOptions& options, Executor& executor, RetainedStore& retained,
@@ -201,9 +206,38 @@ void Broker::update_routes(const SessionPtr& session, std::vector<RouteChange> c
 
 void Broker::subscribe(std::shared_ptr<Connection> conn, codec::Subscribe packet) {
   const SessionPtr& session = conn->session();
+  const std::size_t worker = conn->worker();
+  WorkerCounters& c = counters(worker);
+  const LimitOptions& limits = options_.limits;
   codec::Suback suback{packet.packet_id, {}};
   std::vector<RouteChange> changes;
   for (codec::SubscribeTopic& t : packet.topics) {
+    // Refused filters get 0x80 (3.9.3); the others in the same SUBSCRIBE still go through.
+    if (std::string_view broken = topic_limit_broken(t.filter, limits); !broken.empty()) {
+      c.limit_topic.add();
+      warn_limited(subscribe_topic_log, "client {} ({}): subscription refused: {} exceeded",
+                   conn->client_id(), conn->peer(), broken);
+      suback.return_codes.push_back(codec::kSubackFailure);
+      continue;
+    }
+    if (!access_->may_subscribe(worker, conn->principal(), t.filter)) {
+      c.acl_subscribe_denied.add();
+      warn_limited(subscribe_acl_log, "client {} ({}, user '{}'): subscription to {} denied by ACL",
+                   conn->client_id(), conn->peer(), conn->username(), t.filter);
+      suback.return_codes.push_back(codec::kSubackFailure);
+      continue;
+    }
+    if (limits.max_subscriptions_per_client != 0 &&
+        session->subscriptions().size() >= limits.max_subscriptions_per_client &&
+        !session->subscriptions().contains(t.filter)) {
+      c.limit_subscriptions.add();
+      warn_limited(subscribe_count_log,
+                   "client {} ({}): subscription to {} refused: "
+                   "limits.max_subscriptions_per_client ({}) reached",
+                   conn->client_id(), conn->peer(), t.filter, limits.max_subscriptions_per_client);
+      suback.return_codes.push_back(codec::kSubackFailure);
+      continue;
+    }
     suback.return_codes.push_back(static_cast<std::uint8_t>(t.qos));
     auto [it, added] = session->subscriptions().insert_or_assign(t.filter, t.qos);
     if (!added) subscription_count_ -= 1;  // a replacement, not a new subscription

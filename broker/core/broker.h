@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "broker/codec/packet.h"
+#include "broker/core/access.h"
 #include "broker/core/counters.h"
 #include "broker/core/executor.h"
 #include "broker/core/message.h"
@@ -47,6 +48,9 @@ class Broker {
   WorkerCounters& counters(std::size_t worker) { return workers_[worker]->counters; }
   const WorkerCounters& counters(std::size_t worker) const { return workers_[worker]->counters; }
   SessionStore& session_store() { return sessions_; }
+  // Authentication and access rules; AllowAll unless set before the first connection.
+  AccessPolicy& access() { return *access_; }
+  void set_access(AccessPolicy& access) { access_ = &access; }
   std::size_t worker_count() const { return workers_.size(); }
 
   std::string assign_client_id();
@@ -107,6 +111,8 @@ class Broker {
   Executor& executor_;
   RetainedStore& retained_;
   SessionStore& sessions_;
+  AllowAll allow_all_;
+  AccessPolicy* access_ = &allow_all_;
   std::vector<std::unique_ptr<Worker>> workers_;
 
   std::mutex registry_mu_;

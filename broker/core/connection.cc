@@ -7,6 +7,9 @@
 #include "broker/codec/encoder.h"
 #include "broker/core/broker.h"
 #include "broker/core/counters.h"
+#include "broker/core/limits.h"
+#include "broker/core/log_limiter.h"
+#include "broker/core/token_bucket.h"
 
 namespace meshmq::core {
 
@@ -20,6 +23,13 @@ struct Overloaded : Ts... {
 };
 template <class... Ts>
 Overloaded(Ts...) -> Overloaded<Ts...>;  // clang 14 lacks C++20 aggregate deduction
+
+// One per kind of event a client can cause at will (see log_limiter.h).
+LogLimiter packet_size_log;
+LogLimiter connect_timeout_log;
+LogLimiter publish_topic_log;
+LogLimiter publish_acl_log;
+LogLimiter publish_rate_log;
 }  // namespace
 
 Connection::Connection(Broker& broker, std::size_t worker, std::string peer)
@@ -96,6 +106,12 @@ void Connection::unblock() {
 
 void Connection::handle_decode_error(DecodeError error) {
   counters().protocol_errors.add();
+  if (error == DecodeError::kPacketTooLarge) {
+    counters().limit_packet_too_large.add();
+    warn_limited(packet_size_log, "client {} ({}): packet above mqtt.max_packet_size ({} bytes)",
+                 client_id_.empty() ? "(not connected)" : client_id_, peer_,
+                 broker_.options().max_packet_size);
+  }
   if (state_ == State::kAwaitConnect && error == DecodeError::kUnsupportedProtocolLevel) {
     // MQTT-3.1.2-2: answer an unsupported protocol level with CONNACK 0x01, then close.
     reject_connect(ConnectReturnCode::kUnacceptableProtocolVersion, codec::describe(error));
@@ -173,9 +189,49 @@ void Connection::handle_connect(codec::Connect&& connect) {
     reject_connect(ConnectReturnCode::kIdentifierRejected, "keepalive above mqtt.max_keepalive");
     return;
   }
+  if (will_) {
+    if (std::string_view broken = topic_limit_broken(will_->topic, opts.limits); !broken.empty()) {
+      counters().limit_topic.add();
+      reject_connect(ConnectReturnCode::kNotAuthorized,
+                     "will topic exceeds " + std::string(broken));
+      return;
+    }
+  }
+  if (!authenticate(connect)) return;
   state_ = State::kConnecting;
   block();
   broker_.connect(shared_from_this(), client_id_, connect.clean_session);
+}
+
+bool Connection::authenticate(codec::Connect& connect) {
+  AccessPolicy& access = broker_.access();
+  const Credentials credentials{client_id_, &connect.username, &connect.password, peer_,
+                                transport_certificate_cn()};
+  AuthResult auth = access.authenticate(worker_, credentials);
+  // Not kept: nothing after this point needs the password, and it must never reach a log.
+  connect.password.reset();
+  switch (auth.status) {
+    case AuthStatus::kAccepted:
+      break;
+    case AuthStatus::kBadCredentials:
+      counters().auth_bad_credentials.add();
+      reject_connect(ConnectReturnCode::kBadUsernameOrPassword, auth.reason);
+      return false;
+    case AuthStatus::kNotAuthorized:
+      counters().auth_not_authorized.add();
+      reject_connect(ConnectReturnCode::kNotAuthorized, auth.reason);
+      return false;
+  }
+  username_ = std::move(auth.username);
+  // A will is a publish made later on the client's behalf: it needs the same permission now.
+  if (will_ && access.may_publish(worker_, principal(), will_->topic) != PublishVerdict::kAllow) {
+    counters().acl_publish_denied.add();
+    counters().auth_not_authorized.add();
+    reject_connect(ConnectReturnCode::kNotAuthorized,
+                   "will topic " + will_->topic + " denied by the ACL");
+    return false;
+  }
+  return true;
 }
 
 void Connection::finish_connect(SessionPtr session, bool session_present) {
@@ -189,8 +245,10 @@ void Connection::finish_connect(SessionPtr session, bool session_present) {
   state_ = State::kConnected;
   counters().clients_connected.add();
   send(codec::Connack{session_present, ConnectReturnCode::kAccepted});
-  spdlog::info("client {} connected from {} (clean session {}, keepalive {}s, session present {})",
-               client_id_, peer_, !session_->persistent(), keepalive_s_, session_present);
+  spdlog::info(
+      "client {} connected from {} (user '{}', clean session {}, keepalive {}s, session present "
+      "{})",
+      client_id_, peer_, username_, !session_->persistent(), keepalive_s_, session_present);
   arm_keepalive();
   session_->resume(counters());
   unblock();
@@ -223,9 +281,15 @@ void Connection::handle_publish(const codec::PublishView& p) {
   c.message_bytes_received.add(qos, p.payload.size());
   const std::uint16_t id = p.packet_id;
   // $SYS belongs to the broker: client publishes there are acknowledged (3.1.1 has no negative
-  // acknowledgement) but not routed, and counted as dropped.
-  const bool routable = !p.topic.starts_with("$SYS");
+  // acknowledgement) but not routed, and counted as dropped. So are publishes the limits or the
+  // ACL drop (Mosquitto does the same), so that the client does not resend them forever.
+  bool routable = !p.topic.starts_with("$SYS");
   if (!routable) c.dropped_sys_topic.add();
+  if (!admit_publish(p)) {
+    if (closed_) return;
+    routable = false;
+  }
+  throttle_publishes();
   auto route = [&] {
     if (!routable) return;
     broker_.publish(make_message(p.topic, p.payload, qos, p.retain));
@@ -243,6 +307,52 @@ void Connection::handle_publish(const codec::PublishView& p) {
       acknowledge(codec::Pubrec{id});
       return;
   }
+}
+
+bool Connection::admit_publish(const codec::PublishView& p) {
+  if (std::string_view broken = topic_limit_broken(p.topic, broker_.options().limits);
+      !broken.empty()) {
+    counters().limit_topic.add();
+    warn_limited(publish_topic_log, "client {} ({}): PUBLISH dropped: {} exceeded ({} bytes)",
+                 client_id_, peer_, broken, p.topic.size());
+    return false;
+  }
+  const PublishVerdict verdict = broker_.access().may_publish(worker_, principal(), p.topic);
+  if (verdict == PublishVerdict::kAllow) return true;
+  counters().acl_publish_denied.add();
+  warn_limited(publish_acl_log, "client {} ({}, user '{}'): PUBLISH to {} denied by ACL{}",
+               client_id_, peer_, username_, p.topic,
+               verdict == PublishVerdict::kDenyAndDisconnect ? ", disconnecting" : ", dropped");
+  if (verdict == PublishVerdict::kDenyAndDisconnect) {
+    close("PUBLISH to " + std::string(p.topic) +
+          " denied by ACL (auth.acl_deny_action = disconnect)");
+  }
+  return false;
+}
+
+bool Connection::throttle_publishes() {
+  const LimitOptions& limits = broker_.options().limits;
+  if (limits.publish_rate == 0) return false;
+  const auto now = Clock::now();
+  if (!publish_bucket_) {
+    const std::uint32_t burst =
+        limits.publish_burst != 0 ? limits.publish_burst : limits.publish_rate;
+    publish_bucket_ = std::make_unique<TokenBucket>(limits.publish_rate, burst, now);
+  }
+  // This publish is already here and is served; reading stops until the next one is allowed, so
+  // the client is slowed down by TCP backpressure and nothing it sent is lost.
+  publish_bucket_->take(now);
+  const auto wait = publish_bucket_->wait(now);
+  if (wait == Clock::duration::zero()) return false;
+  counters().limit_publish_throttled.add();
+  warn_limited(publish_rate_log,
+               "client {} ({}): publishing faster than limits.publish_rate ({}/s): "
+               "reading paused",
+               client_id_, peer_, limits.publish_rate);
+  throttled_ = true;
+  block();
+  transport_arm_timer(std::chrono::ceil<std::chrono::milliseconds>(wait));
+  return true;
 }
 
 void Connection::acknowledge(codec::Packet ack) {
@@ -335,6 +445,11 @@ void Connection::on_timer() {
   switch (state_) {
     case State::kAwaitConnect:
       if (now >= connect_deadline_) {
+        counters().limit_connect_timeout.add();
+        warn_limited(connect_timeout_log,
+                     "connection from {}: no CONNECT within "
+                     "mqtt.connect_timeout ({} s)",
+                     peer_, broker_.options().connect_timeout_s);
         close("no CONNECT within mqtt.connect_timeout");
       } else {
         transport_arm_timer(
@@ -342,6 +457,13 @@ void Connection::on_timer() {
       }
       break;
     case State::kConnected: {
+      if (throttled_) {
+        throttled_ = false;
+        last_rx_ = now;  // the client was not silent; the broker was not reading
+        arm_keepalive();
+        unblock();
+        return;
+      }
       if (keepalive_s_ == 0) return;
       const auto deadline = last_rx_ + std::chrono::milliseconds(keepalive_s_) * 1500;
       if (now >= deadline) {

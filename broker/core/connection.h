@@ -15,13 +15,22 @@
 
 #include "broker/codec/decoder.h"
 #include "broker/codec/packet.h"
+#include "broker/core/access.h"
 #include "broker/core/message.h"
 #include "broker/core/session.h"
 
 namespace meshmq::core {
 
 class Broker;
+class TokenBucket;
 struct WorkerCounters;
+
+// Held by a connection for its lifetime; a transport's listener uses it to count its connections
+// (released when the connection is destroyed).
+class AdmissionTicket {
+ public:
+  virtual ~AdmissionTicket() = default;
+};
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -51,6 +60,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closed() const { return closed_; }
   std::size_t worker() const { return worker_; }
   const std::string& client_id() const { return client_id_; }
+  // The authenticated user name (empty for anonymous clients).
+  const std::string& username() const { return username_; }
+  Principal principal() const { return Principal{client_id_, username_}; }
+  void hold(std::unique_ptr<AdmissionTicket> ticket) { ticket_ = std::move(ticket); }
   const std::string& peer() const { return peer_; }
   const SessionPtr& session() const { return session_; }
 
@@ -62,6 +75,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   virtual void transport_pause_reading(bool paused) = 0;
   // Call on_timer() after `delay`, replacing any earlier timer.
   virtual void transport_arm_timer(std::chrono::milliseconds delay) = 0;
+  // Common name of the verified TLS client certificate; empty when there is none.
+  virtual std::string_view transport_certificate_cn() const { return {}; }
 
   // Output not yet handed to the socket, and output being written. Both count against
   // max_outgoing_bytes so a slow reader cannot grow the broker's memory without bound.
@@ -76,10 +91,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void unblock();  // resume, first with the input held while blocked
   void handle(codec::Packet&& packet);
   void handle_connect(codec::Connect&& connect);
+  bool authenticate(codec::Connect& connect);  // false: refused with a CONNACK
   void handle_publish(const codec::PublishView& publish);
   void acknowledge(codec::Packet ack);
   void handle_decode_error(codec::DecodeError error);
   void arm_keepalive();
+  bool admit_publish(const codec::PublishView& p);  // limits and ACL; false = dropped
+  bool throttle_publishes();                        // limits.publish_rate; true = reading paused
   void count_sent(std::size_t bytes_before, codec::PacketType type);
   WorkerCounters& counters();
 
@@ -90,13 +108,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   State state_ = State::kAwaitConnect;
   bool closed_ = false;
   bool blocked_ = false;
-  std::string held_;  // input received while blocked
+  bool throttled_ = false;  // reading paused by limits.publish_rate
+  std::string held_;        // input received while blocked
   std::string client_id_;
+  std::string username_;
   std::uint16_t keepalive_s_ = 0;
   Clock::time_point last_rx_;
   Clock::time_point connect_deadline_;
   std::unique_ptr<codec::Will> will_;  // rare and large: kept out of line
   SessionPtr session_;
+  std::unique_ptr<TokenBucket> publish_bucket_;  // only with limits.publish_rate
+  std::unique_ptr<AdmissionTicket> ticket_;
 };
 
 }  // namespace meshmq::core

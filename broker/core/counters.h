@@ -83,6 +83,19 @@ struct alignas(64) WorkerCounters {
   Gauge queued_messages;             // in session queues (offline or beyond the inflight window)
   Gauge inflight_messages;           // outbound QoS 1/2 sent and not yet acknowledged
   LatencyHistogram deliver_latency;  // Message::received_at -> written to a subscriber
+  // Authentication and access rules (broker/auth through core::AccessPolicy).
+  Counter auth_bad_credentials;  // CONNACK 0x04
+  Counter auth_not_authorized;   // CONNACK 0x05
+  Counter acl_publish_denied;    // PUBLISH dropped by the ACL
+  Counter acl_subscribe_denied;  // SUBACK 0x80 from the ACL
+  // Limits that bit (each also logs a rate-limited line).
+  Counter limit_packet_too_large;   // mqtt.max_packet_size
+  Counter limit_connect_timeout;    // mqtt.connect_timeout
+  Counter limit_topic;              // limits.max_topic_length / max_topic_levels
+  Counter limit_subscriptions;      // limits.max_subscriptions_per_client
+  Counter limit_publish_throttled;  // limits.publish_rate: reading paused
+  Counter limit_connections;        // limits.max_connections / listeners.*.max_connections
+  Counter limit_connect_rate;       // listeners.*.connect_rate
 };
 
 }  // namespace meshmq::core

@@ -7,6 +7,16 @@
 
 namespace meshmq::core {
 
+// Abuse limits the core enforces per client (keys limits.*). Connection counts and rates are the
+// listeners' business (broker/net).
+struct LimitOptions {
+  std::uint32_t max_topic_length = 65535;  // bytes of a topic name or filter
+  std::uint32_t max_topic_levels = 200;    // '/'-separated levels of a topic name or filter
+  std::uint32_t max_subscriptions_per_client = 10000;  // 0 = unlimited
+  std::uint32_t publish_rate = 0;   // PUBLISH packets per second per client; 0 = unlimited
+  std::uint32_t publish_burst = 0;  // bucket size; 0 = one second's worth (publish_rate)
+};
+
 struct MqttOptions {
   std::size_t max_packet_size = 1024 * 1024;  // bytes of remaining length
   std::uint32_t max_inflight = 32;            // outbound QoS 1/2 messages awaiting ack, per session
@@ -18,6 +28,7 @@ struct MqttOptions {
   std::uint32_t retained_max_count = 1000000;    // 0 = unlimited
   std::uint32_t retained_max_age_s = 0;          // 0 = retained messages never expire
   std::uint32_t max_keepalive_s = 0;             // 0 = accept any keepalive the client asks for
+  LimitOptions limits;                           // keys limits.*
 };
 
 }  // namespace meshmq::core

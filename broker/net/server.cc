@@ -10,9 +10,11 @@
 #include <stdexcept>
 #include <thread>
 
+#include "broker/auth/access_control.h"
 #include "broker/core/broker.h"
 #include "broker/core/connection.h"
 #include "broker/core/memory_retained_store.h"
+#include "broker/net/admission.h"
 #include "broker/net/tcp_listener.h"
 #include "broker/net/worker_pool.h"
 
@@ -28,18 +30,43 @@ std::size_t thread_count(std::uint32_t configured) {
   return n == 0 ? 1 : n;
 }
 constexpr auto kTickInterval = std::chrono::seconds(1);
+
+auth::AuthSettings auth_settings(const config::Config& c) {
+  auth::AuthSettings s;
+  s.allow_anonymous = c.auth.allow_anonymous;
+  s.password_file = c.auth.password_file;
+  s.acl_file = c.auth.acl_file;
+  s.acl_default_allow = c.auth.acl_default == "allow";
+  s.disconnect_on_denied_publish = c.auth.acl_deny_action == "disconnect";
+  return s;
+}
 }  // namespace
 
 struct Server::Impl {
   explicit Impl(config::Config c)
       : cfg(std::move(c)),
+        admission(effective_max_connections(cfg.limits.max_connections)),
+        tcp_admission(admission, "tcp", cfg.tcp.limits),
         pool(thread_count(cfg.broker.threads)),
         retained(cfg.mqtt),
         broker(cfg.mqtt, pool, retained, sessions),
-        signals(pool.context(0), SIGINT, SIGTERM) {
+        access(auth_settings(cfg), pool.size()),
+        signals(pool.context(0), SIGINT, SIGTERM),
+        reload_signal(pool.context(0), SIGHUP) {
     for (std::size_t i = 0; i < pool.size(); ++i) {
       ticks.push_back(std::make_unique<asio::steady_timer>(pool.context(i)));
     }
+    broker.set_access(access);
+  }
+
+  // SIGHUP: re-read the password file and the ACL; connections stay up.
+  void wait_for_reload() {
+    reload_signal.async_wait([this](const error_code& ec, int) {
+      if (ec || stopping) return;
+      spdlog::info("SIGHUP received: reloading auth.password_file and auth.acl_file");
+      access.reload();
+      wait_for_reload();
+    });
   }
 
   void schedule_tick(std::size_t worker) {
@@ -55,6 +82,8 @@ struct Server::Impl {
   void stop(int signal_number) {
     spdlog::info("signal {} received: closing listeners and connections", signal_number);
     stopping = true;
+    error_code ignored;
+    reload_signal.cancel(ignored);
     if (tcp) tcp->stop();
     for (std::size_t i = 0; i < pool.size(); ++i) {
       pool.post(i, [this, i] {
@@ -71,11 +100,16 @@ struct Server::Impl {
   }
 
   config::Config cfg;
+  // Before the pool: connections destroyed with it still give their admission tickets back.
+  NodeAdmission admission;
+  ListenerAdmission tcp_admission;
   WorkerPool pool;
   core::MemoryRetainedStore retained;
   core::MemorySessionStore sessions;
   core::Broker broker;
+  auth::AccessControl access;
   asio::signal_set signals;
+  asio::signal_set reload_signal;
   std::vector<std::unique_ptr<asio::steady_timer>> ticks;
   std::unique_ptr<TcpListener> tcp;
   std::atomic<bool> stopping{false};  // read by every worker's tick
@@ -93,8 +127,11 @@ void Server::run() {
     throw std::runtime_error("node.data_dir: cannot create \"" + s.cfg.node.data_dir +
                              "\": " + dir_error.message());
   }
+  s.access.load();
+  spdlog::info("accepting at most {} connections (limits.max_connections)", s.admission.max());
   if (s.cfg.tcp.port != 0) {
     s.tcp = std::make_unique<TcpListener>(s.broker, s.pool, 0);
+    s.tcp->set_admission(&s.tcp_admission);
     s.tcp->listen(s.cfg.tcp.bind, s.cfg.tcp.port);
     s.tcp->start();
     spdlog::info("MQTT/TCP listening on {}:{}", s.cfg.tcp.bind, s.tcp->port());
@@ -102,6 +139,7 @@ void Server::run() {
   s.signals.async_wait([&s](const error_code& ec, int signal_number) {
     if (!ec) s.stop(signal_number);
   });
+  s.wait_for_reload();
   for (std::size_t i = 0; i < s.pool.size(); ++i) s.schedule_tick(i);
   spdlog::info("meshmq node {} running with {} worker threads", s.cfg.node.name, s.pool.size());
   s.pool.start();

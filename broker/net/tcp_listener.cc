@@ -16,7 +16,8 @@ TcpListener::TcpListener(core::Broker& broker, WorkerPool& pool, std::size_t hom
     : broker_(broker),
       pool_(pool),
       acceptor_(pool.context(home_worker)),
-      retry_timer_(pool.context(home_worker)) {}
+      retry_timer_(pool.context(home_worker)),
+      home_worker_(home_worker) {}
 
 void TcpListener::listen(const std::string& bind, std::uint16_t port) {
   error_code ec;
@@ -67,10 +68,22 @@ void TcpListener::accept_next() {
         auto remote = socket->remote_endpoint(pec);
         std::string peer = pec ? std::string("unknown")
                                : remote.address().to_string() + ":" + std::to_string(remote.port());
+        std::unique_ptr<core::AdmissionTicket> ticket;
+        if (admission_) {
+          ticket = admission_->admit(broker_.counters(home_worker_), peer);
+          if (!ticket) {
+            error_code ignored;
+            socket->close(ignored);
+            accept_next();
+            return;
+          }
+        }
         asio::post(pool_.context(worker),
-                   [this, worker, socket = std::move(socket), peer = std::move(peer)]() mutable {
+                   [this, worker, socket = std::move(socket), peer = std::move(peer),
+                    ticket = std::move(ticket)]() mutable {
                      auto conn = std::make_shared<TcpConnection>(
                          broker_, pool_, worker, std::move(*socket), std::move(peer));
+                     conn->hold(std::move(ticket));
                      conn->begin();
                    });
         accept_next();

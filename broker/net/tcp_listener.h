@@ -6,6 +6,7 @@
 #include <string>
 
 #include "broker/core/broker.h"
+#include "broker/net/admission.h"
 #include "broker/net/worker_pool.h"
 
 namespace meshmq::net {
@@ -16,6 +17,8 @@ class TcpListener {
   // Binds and listens; throws std::runtime_error naming the address on failure (startup only).
   void listen(const std::string& bind, std::uint16_t port);
   std::uint16_t port() const { return port_; }
+  // Connection limits for this listener (see admission.h); without it every socket is taken.
+  void set_admission(ListenerAdmission* admission) { admission_ = admission; }
   void start();
   void stop();  // call on the home worker
 
@@ -26,6 +29,8 @@ class TcpListener {
   WorkerPool& pool_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer retry_timer_;
+  const std::size_t home_worker_;
+  ListenerAdmission* admission_ = nullptr;
   std::size_t next_worker_ = 0;
   std::uint16_t port_ = 0;
 };

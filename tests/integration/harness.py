@@ -1025,3 +1025,43 @@ def uid(prefix: str = "c") -> str:
         _counter[0] += 1
         n = _counter[0]
     return f"{prefix}{os.getpid() % 100000}-{n}"[:23]
+
+
+# --------------------------------------------------------------------------------------------
+# Broker log, signals and the passwd subcommand (auth, ACL and limits tests)
+# --------------------------------------------------------------------------------------------
+
+def wait_for_log(broker: "Broker", pattern: str, timeout: float = WAIT, count: int = 1) -> str:
+    """Wait until the broker log has `count` lines matching the regex; returns the last one."""
+    rx = re.compile(pattern)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            text = broker.log_path.read_text(errors="replace")
+        except OSError:
+            text = ""
+        hits = [line for line in text.splitlines() if rx.search(line)]
+        if len(hits) >= count:
+            return hits[-1]
+        if time.monotonic() >= deadline:
+            raise Timeout(f"no {count} log line(s) matching {pattern!r} within {timeout}s "
+                          f"(found {len(hits)})")
+        time.sleep(0.05)
+
+
+def reload_broker(broker: "Broker", timeout: float = WAIT) -> str:
+    """SIGHUP and wait for the broker's reload result line (success or error)."""
+    rx = r"reload: (password file and ACL reloaded|.*keeping the previous rules)"
+    before = len([l for l in broker.log_path.read_text(errors="replace").splitlines()
+                  if re.search(rx, l)])
+    broker.proc.send_signal(signal.SIGHUP)
+    return wait_for_log(broker, rx, timeout, count=before + 1)
+
+
+def meshmq_passwd(args: list, password: Optional[str] = None, timeout: float = WAIT):
+    """Run `meshmq passwd ARGS` (with --password-stdin when a password is given)."""
+    cmd = [str(meshmq_bin()), "passwd"] + [str(a) for a in args]
+    if password is not None:
+        cmd.append("--password-stdin")
+    return subprocess.run(cmd, input=(password + "\n") if password is not None else "",
+                          capture_output=True, text=True, timeout=timeout)

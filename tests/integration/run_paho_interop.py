@@ -54,7 +54,13 @@ def main() -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import harness
     work = Path(tempfile.mkdtemp(prefix="meshmq-interop-"))
-    broker = harness.Broker(work, {}, name="interop").start()
+    opts = {}
+    if not harness.is_mosquitto():
+        # test_subscribe_failure expects SUBACK 0x80 for test/nosubscribe: an ACL rule says so.
+        acl = work / "interop.acl"
+        acl.write_text("deny subscribe all test/nosubscribe\n")
+        opts["auth.acl_file"] = str(acl)
+    broker = harness.Broker(work, opts, name="interop").start()
     print(f"{broker.kind} on 127.0.0.1:{broker.port}, log {broker.log_path}", file=sys.stderr)
     try:
         rc = run_suite(d, "127.0.0.1", broker.port, args.tests)

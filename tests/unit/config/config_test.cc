@@ -114,6 +114,19 @@ TEST_F(ConfigTest, DescribeShowsDefaultsInInputNotation) {
       {"mqtt.retained_max_count", "1000000"},
       {"mqtt.retained_max_age", "0s"},
       {"mqtt.max_keepalive", "0s"},
+      {"listeners.tcp.max_connections", "0"},
+      {"listeners.tcp.connect_rate", "0"},
+      {"auth.allow_anonymous", "true"},
+      {"auth.password_file", ""},
+      {"auth.acl_file", ""},
+      {"auth.acl_default", "allow"},
+      {"auth.acl_deny_action", "ignore"},
+      {"limits.max_connections", "0"},
+      {"limits.max_topic_length", "65535"},
+      {"limits.max_topic_levels", "200"},
+      {"limits.max_subscriptions_per_client", "10000"},
+      {"limits.publish_rate", "0"},
+      {"limits.publish_burst", "0"},
   };
   for (const auto& [key, value] : expected) EXPECT_EQ(value_of(c, key), value) << key;
 

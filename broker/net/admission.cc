@@ -1,0 +1,75 @@
+#include "broker/net/admission.h"
+
+#include <sys/resource.h>
+
+namespace meshmq::net {
+namespace {
+
+// Gives the slots back when the connection is destroyed, on whichever worker that happens.
+class Ticket final : public core::AdmissionTicket {
+ public:
+  Ticket(std::atomic<std::uint64_t>& node, std::atomic<std::uint64_t>& listener)
+      : node_(node), listener_(listener) {}
+  ~Ticket() override {
+    node_.fetch_sub(1, std::memory_order_relaxed);
+    listener_.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+ private:
+  std::atomic<std::uint64_t>& node_;
+  std::atomic<std::uint64_t>& listener_;
+};
+
+constexpr std::uint64_t kReservedFiles = 256;
+
+}  // namespace
+
+std::uint64_t effective_max_connections(std::uint32_t configured) {
+  if (configured != 0) return configured;
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 1000000;
+  return limit.rlim_cur > 2 * kReservedFiles ? limit.rlim_cur - kReservedFiles : limit.rlim_cur / 2;
+}
+
+ListenerAdmission::ListenerAdmission(NodeAdmission& node, std::string name,
+                                     const config::ListenerLimits& limits)
+    : node_(node), name_(std::move(name)), limits_(limits) {
+  if (limits_.connect_rate != 0) {
+    rate_.emplace(limits_.connect_rate, limits_.connect_rate, core::TokenBucket::Clock::now());
+  }
+}
+
+std::unique_ptr<core::AdmissionTicket> ListenerAdmission::admit(core::WorkerCounters& counters,
+                                                                const std::string& peer) {
+  if (rate_ && !rate_->take(core::TokenBucket::Clock::now())) {
+    counters.limit_connect_rate.add();
+    core::warn_limited(log_,
+                       "{} listener: connection from {} refused: listeners.{}.connect_rate "
+                       "({}/s) exceeded",
+                       name_, peer, name_, limits_.connect_rate);
+    return nullptr;
+  }
+  // Reserve first, check after: listeners on other threads race for the same node-wide slots.
+  const std::uint64_t node_open = node_.open_.fetch_add(1, std::memory_order_relaxed);
+  const std::uint64_t listener_open = open_.fetch_add(1, std::memory_order_relaxed);
+  auto ticket = std::make_unique<Ticket>(node_.open_, open_);
+  if (node_open >= node_.max_) {
+    counters.limit_connections.add();
+    core::warn_limited(log_,
+                       "{} listener: connection from {} refused: limits.max_connections "
+                       "({}) reached",
+                       name_, peer, node_.max_);
+    return nullptr;
+  }
+  if (limits_.max_connections != 0 && listener_open >= limits_.max_connections) {
+    counters.limit_connections.add();
+    core::warn_limited(log_,
+                       "{} listener: connection from {} refused: listeners.{}."
+                       "max_connections ({}) reached",
+                       name_, peer, name_, limits_.max_connections);
+    return nullptr;
+  }
+  return ticket;
+}
+
+}  // namespace meshmq::net
