@@ -349,7 +349,8 @@ bool Connection::throttle_publishes() {
                "client {} ({}): publishing faster than limits.publish_rate ({}/s): "
                "reading paused",
                client_id_, peer_, limits.publish_rate);
-  throttled_ = true;
+  // Nothing else keeps a connection alive while it neither reads nor waits for the broker.
+  throttle_hold_ = shared_from_this();
   block();
   transport_arm_timer(std::chrono::ceil<std::chrono::milliseconds>(wait));
   return true;
@@ -403,6 +404,7 @@ void Connection::send(const codec::Packet& packet) {
 void Connection::close(std::string_view reason, bool publish_will) {
   if (closed_) return;
   closed_ = true;
+  auto self = std::move(throttle_hold_);  // released when this returns
   const bool was_connected = state_ == State::kConnected;
   state_ = State::kClosed;
   counters().connections_closed.add();
@@ -457,8 +459,8 @@ void Connection::on_timer() {
       }
       break;
     case State::kConnected: {
-      if (throttled_) {
-        throttled_ = false;
+      if (throttle_hold_) {
+        auto self = std::move(throttle_hold_);
         last_rx_ = now;  // the client was not silent; the broker was not reading
         arm_keepalive();
         unblock();

@@ -108,8 +108,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   State state_ = State::kAwaitConnect;
   bool closed_ = false;
   bool blocked_ = false;
-  bool throttled_ = false;  // reading paused by limits.publish_rate
-  std::string held_;        // input received while blocked
+  std::string held_;  // input received while blocked
   std::string client_id_;
   std::string username_;
   std::uint16_t keepalive_s_ = 0;
@@ -118,6 +117,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::unique_ptr<codec::Will> will_;  // rare and large: kept out of line
   SessionPtr session_;
   std::unique_ptr<TokenBucket> publish_bucket_;  // only with limits.publish_rate
+  std::shared_ptr<Connection> throttle_hold_;    // set while limits.publish_rate pauses reading
   std::unique_ptr<AdmissionTicket> ticket_;
 };
 
