@@ -149,6 +149,34 @@ const std::vector<Row>& worker_rows() {
     r.push_back(counter_row("meshmq_protocol_errors_total",
                             "Connections closed for malformed or unexpected packets", {},
                             &WorkerCounters::protocol_errors));
+    const char* auth_failures = "meshmq_auth_failures_total";
+    const char* auth_help = "CONNECTs refused by authentication, by CONNACK reason";
+    r.push_back(counter_row(auth_failures, auth_help, {{"reason", "bad_credentials"}},
+                            &WorkerCounters::auth_bad_credentials));
+    r.push_back(counter_row(auth_failures, auth_help, {{"reason", "not_authorized"}},
+                            &WorkerCounters::auth_not_authorized));
+    const char* acl_denied = "meshmq_acl_denied_total";
+    const char* acl_help = "PUBLISH dropped and subscriptions refused by the ACL";
+    r.push_back(counter_row(acl_denied, acl_help, {{"action", "publish"}},
+                            &WorkerCounters::acl_publish_denied));
+    r.push_back(counter_row(acl_denied, acl_help, {{"action", "subscribe"}},
+                            &WorkerCounters::acl_subscribe_denied));
+    const char* limit_hits = "meshmq_limit_hits_total";
+    const char* limit_help = "Times a configured limit refused or slowed a client, by limit";
+    r.push_back(counter_row(limit_hits, limit_help, {{"limit", "max_packet_size"}},
+                            &WorkerCounters::limit_packet_too_large));
+    r.push_back(counter_row(limit_hits, limit_help, {{"limit", "connect_timeout"}},
+                            &WorkerCounters::limit_connect_timeout));
+    r.push_back(counter_row(limit_hits, limit_help, {{"limit", "topic"}},
+                            &WorkerCounters::limit_topic));
+    r.push_back(counter_row(limit_hits, limit_help, {{"limit", "subscriptions"}},
+                            &WorkerCounters::limit_subscriptions));
+    r.push_back(counter_row(limit_hits, limit_help, {{"limit", "publish_rate"}},
+                            &WorkerCounters::limit_publish_throttled));
+    r.push_back(counter_row(limit_hits, limit_help, {{"limit", "max_connections"}},
+                            &WorkerCounters::limit_connections));
+    r.push_back(counter_row(limit_hits, limit_help, {{"limit", "connect_rate"}},
+                            &WorkerCounters::limit_connect_rate));
     r.push_back(gauge_row("meshmq_connections", "Clients connected (CONNACK accepted, not closed)",
                           &WorkerCounters::clients_connected));
     r.push_back(gauge_row("meshmq_queued_messages",
