@@ -53,21 +53,20 @@ std::unique_ptr<core::AdmissionTicket> ListenerAdmission::admit(core::WorkerCoun
   const std::uint64_t node_open = node_.open_.fetch_add(1, std::memory_order_relaxed);
   const std::uint64_t listener_open = open_.fetch_add(1, std::memory_order_relaxed);
   auto ticket = std::make_unique<Ticket>(node_.open_, open_);
+  std::string key;
+  std::uint64_t limit = 0;
   if (node_open >= node_.max_) {
-    counters.limit_connections.add();
-    core::warn_limited(log_,
-                       "{} listener: connection from {} refused: limits.max_connections "
-                       "({}) reached",
-                       name_, peer, node_.max_);
-    return nullptr;
+    key = "limits.max_connections";
+    limit = node_.max_;
+  } else if (limits_.max_connections != 0 && listener_open >= limits_.max_connections) {
+    key = "listeners." + name_ + ".max_connections";
+    limit = limits_.max_connections;
   }
-  if (limits_.max_connections != 0 && listener_open >= limits_.max_connections) {
+  if (!key.empty()) {
     counters.limit_connections.add();
-    core::warn_limited(log_,
-                       "{} listener: connection from {} refused: listeners.{}."
-                       "max_connections ({}) reached",
-                       name_, peer, name_, limits_.max_connections);
-    return nullptr;
+    core::warn_limited(log_, "{} listener: connection from {} refused: {} ({}) reached", name_,
+                       peer, key, limit);
+    return nullptr;  // the ticket gives the reserved slots back
   }
   return ticket;
 }

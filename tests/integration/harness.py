@@ -1065,3 +1065,16 @@ def meshmq_passwd(args: list, password: Optional[str] = None, timeout: float = W
         cmd.append("--password-stdin")
     return subprocess.run(cmd, input=(password + "\n") if password is not None else "",
                           capture_output=True, text=True, timeout=timeout)
+
+
+def expect_startup_failure(workdir: Path, opts: dict, pattern: str):
+    """Starting meshmq with `opts` fails, and the log explains why (regex `pattern`)."""
+    b = Broker(workdir, opts)
+    try:
+        b.start(timeout=5, attempts=1)
+    except AssertionError as e:
+        assert re.search(pattern, str(e)), str(e)
+    else:
+        raise AssertionError(f"meshmq started with {opts}")
+    finally:
+        b.stop()
