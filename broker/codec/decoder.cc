@@ -65,6 +65,20 @@ const char* describe(DecodeError error) {
 
 Decoder::Decoder(DecoderLimits limits) : limits_(limits) {}
 
+void Decoder::Partial::reserve(std::size_t capacity) {
+  if (capacity <= capacity_) return;
+  auto fresh = std::make_unique_for_overwrite<std::uint8_t[]>(capacity);
+  if (size_ > 0) std::copy_n(data_.get(), size_, fresh.get());
+  data_ = std::move(fresh);
+  capacity_ = static_cast<std::uint32_t>(capacity);
+}
+
+void Decoder::Partial::append(const std::uint8_t* bytes, std::size_t n) {
+  reserve(size_ + n);
+  std::copy_n(bytes, n, data_.get() + size_);
+  size_ += static_cast<std::uint32_t>(n);
+}
+
 DecodeResult Decoder::next(std::span<const std::uint8_t>& input) {
   return decode<DecodeResult>(input, [this](std::uint8_t first_byte, detail::Body body) {
     return parse_packet(first_byte, body, version_);
@@ -94,7 +108,7 @@ template <class Result, class Parse>
 Result Decoder::decode(std::span<const std::uint8_t>& input, Parse parse) {
   if (stale_partial_) {
     stale_partial_ = false;
-    std::string{}.swap(partial_);
+    partial_.release();
   }
   if (failed_) return error_;
 
@@ -106,7 +120,7 @@ Result Decoder::decode(std::span<const std::uint8_t>& input, Parse parse) {
   const auto fail = [this](DecodeError error) -> Result {
     failed_ = true;
     error_ = error;
-    std::string{}.swap(partial_);
+    partial_.release();
     return error;
   };
   const auto finish = [&](Result result) -> Result {
@@ -139,8 +153,8 @@ Result Decoder::decode(std::span<const std::uint8_t>& input, Parse parse) {
       }
       // Complete header, partial body: keep the header and go on buffering below.
       std::copy_n(input.begin(), header.size, header_);
-      header_len_ = header.size;
-      body_len_ = header.remaining_length;
+      header_len_ = static_cast<std::uint8_t>(header.size);
+      body_len_ = static_cast<std::uint32_t>(header.remaining_length);
       input = input.subspan(header.size);
     }
   }
@@ -161,14 +175,14 @@ Result Decoder::decode(std::span<const std::uint8_t>& input, Parse parse) {
     }
     const detail::FixedHeader header =
         detail::scan_fixed_header(std::span<const std::uint8_t>(header_, header_len_));
-    body_len_ = header.remaining_length;
-    if (auto error = check_length(header_[0], body_len_)) return fail(*error);
+    if (auto error = check_length(header_[0], header.remaining_length)) return fail(*error);
+    body_len_ = static_cast<std::uint32_t>(header.remaining_length);
   }
 
   const auto reset = [this] {
     // An idle connection keeps no read buffer (unless a PublishView still points into it, and
     // then only until the next call).
-    if (!stale_partial_) std::string{}.swap(partial_);
+    if (!stale_partial_) partial_.release();
     header_len_ = 0;
     body_len_ = 0;
   };
@@ -187,17 +201,15 @@ Result Decoder::decode(std::span<const std::uint8_t>& input, Parse parse) {
   const std::size_t wanted = partial_.size() + take;
   if (wanted > partial_.capacity()) {
     // Grow geometrically, but never past the announced body length.
-    partial_.reserve(
-        std::min(body_len_, std::max({wanted, 2 * partial_.capacity(), kInitialBodyReserve})));
+    partial_.reserve(std::min<std::size_t>(
+        body_len_, std::max({wanted, 2 * partial_.capacity(), kInitialBodyReserve})));
   }
-  partial_.append(reinterpret_cast<const char*>(input.data()), take);
+  partial_.append(input.data(), take);
   input = input.subspan(take);
   if (partial_.size() < body_len_) return NeedMore{};
 
   const std::uint8_t first_byte = header_[0];
-  Result result =
-      parse(first_byte,
-            detail::Body(reinterpret_cast<const std::uint8_t*>(partial_.data()), partial_.size()));
+  Result result = parse(first_byte, detail::Body(partial_.data(), partial_.size()));
   reset();
   return finish(std::move(result));
 }

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -77,13 +78,31 @@ class Decoder {
   bool has_partial() const { return (!partial_.empty() && !stale_partial_) || header_len_ > 0; }
 
  private:
+  // The body of a packet arriving in pieces. 16 bytes rather than a std::string's 32: there is a
+  // decoder per connection. Sizes fit 32 bits (the remaining length is at most 2^28 - 1).
+  class Partial {
+   public:
+    bool empty() const { return size_ == 0; }
+    std::size_t size() const { return size_; }
+    std::size_t capacity() const { return capacity_; }
+    const std::uint8_t* data() const { return data_.get(); }
+    void reserve(std::size_t capacity);
+    void append(const std::uint8_t* bytes, std::size_t n);
+    void release() { *this = Partial{}; }
+
+   private:
+    std::unique_ptr<std::uint8_t[]> data_;
+    std::uint32_t size_ = 0;
+    std::uint32_t capacity_ = 0;
+  };
+
   DecoderLimits limits_;
-  ProtocolVersion version_ = ProtocolVersion::kV311;
-  // Partial fixed header and body of the packet being assembled.
+  Partial partial_;
+  std::uint32_t body_len_ = 0;
+  // Partial fixed header of the packet being assembled.
   std::uint8_t header_[5] = {};
-  std::size_t header_len_ = 0;
-  std::string partial_;
-  std::size_t body_len_ = 0;
+  std::uint8_t header_len_ = 0;
+  ProtocolVersion version_ = ProtocolVersion::kV311;
   bool stale_partial_ = false;  // partial_ holds a packet a PublishView may still point into
   bool failed_ = false;
   DecodeError error_ = DecodeError::kMalformedPacket;

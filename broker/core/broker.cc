@@ -54,12 +54,12 @@ void Broker::connect(std::shared_ptr<Connection> conn, const std::string& client
   SessionPtr created;
   {
     std::lock_guard lock(registry_mu_);
-    auto it = registry_.find(client_id);
+    auto it = registry_.find(std::string_view(client_id));
     if (it == registry_.end()) {
       created = make_session(client_id, clean_session, conn->worker());
-      registry_.emplace(client_id, created);
+      registry_.insert(created);
     } else {
-      existing = it->second;
+      existing = *it;
     }
   }
   if (created) {
@@ -103,7 +103,8 @@ void Broker::takeover(SessionPtr existing, std::shared_ptr<Connection> conn, boo
     auto fresh = make_session(existing->client_id(), clean_session, target);
     {
       std::lock_guard lock(registry_mu_);
-      registry_[existing->client_id()] = fresh;
+      registry_.erase(existing);
+      registry_.insert(fresh);
     }
     discard(existing);
     if (fresh->persistent()) sessions_.session_created(*fresh);
@@ -136,9 +137,9 @@ void Broker::retry_connect(const std::shared_ptr<Connection>& conn, bool clean_s
 
 void Broker::unregister(const SessionPtr& session) {
   std::lock_guard lock(registry_mu_);
-  auto it = registry_.find(session->client_id());
+  auto it = registry_.find(std::string_view(session->client_id()));
   // Only if still registered: a takeover may already have put a fresh session under this id.
-  if (it != registry_.end() && it->second == session) registry_.erase(it);
+  if (it != registry_.end() && *it == session) registry_.erase(it);
 }
 
 void Broker::discard(const SessionPtr& session) {

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -115,8 +116,23 @@ class Broker {
   AccessPolicy* access_ = &allow_all_;
   std::vector<std::unique_ptr<Worker>> workers_;
 
+  // Sessions keyed by their own client id: the registry keeps no copy of the id.
+  struct IdHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
+    std::size_t operator()(const SessionPtr& s) const { return (*this)(s->client_id()); }
+  };
+  struct IdEqual {
+    using is_transparent = void;
+    static std::string_view id(std::string_view id) { return id; }
+    static std::string_view id(const SessionPtr& s) { return s->client_id(); }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      return id(a) == id(b);
+    }
+  };
   std::mutex registry_mu_;
-  std::unordered_map<std::string, SessionPtr> registry_;
+  std::unordered_set<SessionPtr, IdHash, IdEqual> registry_;
   std::atomic<std::uint64_t> assigned_ids_{0};
   std::atomic<std::int64_t> subscription_count_{0};
   std::atomic<std::size_t> route_count_{0};  // worker 0's replica, which all others equal

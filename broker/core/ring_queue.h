@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <utility>
 
@@ -39,34 +40,32 @@ class RingQueue {
   }
 
  private:
-  struct Deleter {
-    void operator()(T* p) const { std::allocator<T>().deallocate(p, capacity); }
-    std::size_t capacity = 0;
-  };
-
   void grow() {
-    const std::size_t capacity = capacity_ == 0 ? 4 : capacity_ * 2;
+    const std::uint32_t capacity = capacity_ == 0 ? 4 : capacity_ * 2;
     T* fresh = std::allocator<T>().allocate(capacity);
-    for (std::size_t i = 0; i < size_; ++i) {
+    for (std::uint32_t i = 0; i < size_; ++i) {
       T& old = slots_[(head_ + i) % capacity_];
       std::construct_at(&fresh[i], std::move(old));
       std::destroy_at(&old);
     }
-    slots_ = std::unique_ptr<T[], Deleter>(fresh, Deleter{capacity});
+    if (slots_ != nullptr) std::allocator<T>().deallocate(slots_, capacity_);
+    slots_ = fresh;
     capacity_ = capacity;
     head_ = 0;
   }
 
   void release() {
-    slots_.reset();
+    if (slots_ != nullptr) std::allocator<T>().deallocate(slots_, capacity_);
+    slots_ = nullptr;
     capacity_ = 0;
     head_ = 0;
   }
 
-  std::unique_ptr<T[], Deleter> slots_;
-  std::size_t capacity_ = 0;
-  std::size_t head_ = 0;
-  std::size_t size_ = 0;
+  // 24 bytes: a queue per session. Queues are bounded far below 2^32 (mqtt.max_queued_messages).
+  T* slots_ = nullptr;
+  std::uint32_t capacity_ = 0;
+  std::uint32_t head_ = 0;
+  std::uint32_t size_ = 0;
 };
 
 }  // namespace meshmq::core

@@ -11,10 +11,10 @@ namespace meshmq::core {
 Session::Session(std::string client_id, bool persistent, std::size_t owner,
                  const MqttOptions& options, SessionStore& store)
     : client_id_(std::move(client_id)),
-      persistent_(persistent),
       options_(options),
       store_(store),
-      owner_(owner) {}
+      owner_(owner),
+      persistent_(persistent) {}
 
 void Session::attach(Connection* connection) {
   connection_ = connection;

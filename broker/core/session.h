@@ -8,11 +8,11 @@
 
 #include <atomic>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "broker/core/flat_map.h"
 #include "broker/core/message.h"
 #include "broker/core/options.h"
 #include "broker/core/ring_queue.h"
@@ -53,7 +53,8 @@ class Session {
   Clock::time_point expires_at() const { return expires_at_; }
 
   // Subscriptions as the client asked for them (the tries hold the routing copy).
-  std::map<std::string, QoS, std::less<>>& subscriptions() { return subscriptions_; }
+  using Subscriptions = FlatMap<std::string, QoS>;
+  Subscriptions& subscriptions() { return subscriptions_; }
 
   // A message for this client at the given (already reduced) QoS.
   void deliver(const MessagePtr& message, QoS qos, bool retain, WorkerCounters& counters);
@@ -87,20 +88,21 @@ class Session {
   void enqueue(Outbound out, WorkerCounters& counters);
   std::uint16_t next_packet_id();
 
+  // Ordered to leave no padding: there is a session per client.
   const std::string client_id_;
-  const bool persistent_;
   const MqttOptions& options_;
   SessionStore& store_;
   std::atomic<std::size_t> owner_;
   Connection* connection_ = nullptr;
-  bool discarded_ = false;
   Clock::time_point expires_at_{};
-  std::uint16_t last_packet_id_ = 0;
-  std::map<std::string, QoS, std::less<>> subscriptions_;
+  Subscriptions subscriptions_;
   std::vector<Inflight> inflight_;  // in send order; acks may arrive in any order; small
   RingQueue<Queued> queue_;
   std::uint64_t last_seq_ = 0;
   std::vector<std::uint16_t> inbound_qos2_;  // few at a time: a vector beats a set here
+  std::uint16_t last_packet_id_ = 0;
+  const bool persistent_;
+  bool discarded_ = false;
 };
 
 using SessionPtr = std::shared_ptr<Session>;
