@@ -9,11 +9,14 @@
 #include "broker/core/counters.h"
 #include "broker/core/limits.h"
 #include "broker/core/log_limiter.h"
+#include "broker/core/output_buffers.h"
 #include "broker/core/token_bucket.h"
 
 namespace meshmq::core {
 
 namespace {
+// Capacity of an empty std::string (its inline buffer): out_ holds no heap buffer yet.
+const std::size_t kSmallString = std::string().capacity();
 using codec::ConnectReturnCode;
 using codec::DecodeError;
 
@@ -380,6 +383,7 @@ void Connection::count_sent(std::size_t bytes_before, codec::PacketType type) {
 
 void Connection::send_publish(const Message& m, QoS qos, bool retain, bool dup, std::uint16_t id) {
   if (closed_) return;
+  if (out_.empty() && out_.capacity() <= kSmallString) out_ = output_buffers::take();
   const std::size_t before = out_.size();
   codec::encode_publish(out_, m.topic, m.payload, qos, retain, dup, id);
   WorkerCounters& c = counters();
@@ -396,6 +400,7 @@ void Connection::send_publish(const Message& m, QoS qos, bool retain, bool dup, 
 
 void Connection::send(const codec::Packet& packet) {
   if (closed_) return;
+  if (out_.empty() && out_.capacity() <= kSmallString) out_ = output_buffers::take();
   const std::size_t before = out_.size();
   codec::encode(packet, out_);
   count_sent(before, codec::packet_type(packet));

@@ -3,6 +3,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include "broker/core/output_buffers.h"
+
 namespace meshmq::net {
 
 namespace asio = boost::asio;
@@ -115,9 +117,10 @@ void TcpConnection::do_write() {
                         self->finish_close();
                         return;
                       }
-                      // Give the memory back: a connection that is not sending holds no write
-                      // buffer.
-                      std::string().swap(self->writing_);
+                      // Give the buffer back to the worker's cache: a connection that is not
+                      // sending holds no write buffer.
+                      core::output_buffers::give_back(std::move(self->writing_));
+                      self->writing_ = std::string();
                       if (!self->out_.empty()) {
                         self->do_write();
                       } else if (self->closing_) {

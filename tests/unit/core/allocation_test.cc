@@ -4,6 +4,7 @@
 // none per message. Counted with a replaced global operator new, hence a binary of its own.
 #include <gtest/gtest.h>
 
+#include "broker/core/output_buffers.h"
 #include "tests/unit/core/fakes.h"
 #include "tests/unit/counting_new.h"
 
@@ -113,6 +114,38 @@ TEST(RoutingAllocations, OtherWorkersCostPerBatchNotPerMessage) {
     EXPECT_GE(allocations, kMessages);
     EXPECT_LE(allocations, kMessages + 4);
   }
+}
+
+// The transport gives a drained write buffer back; the next output on the worker reuses it
+// instead of allocating (a write per event-loop pass would otherwise be an allocation each).
+TEST(OutputBuffers, DrainedBufferIsReusedWithoutAllocating) {
+  namespace ob = core::output_buffers;
+  std::string written(1000, 'x');
+  ob::give_back(std::move(written));
+  long allocations;
+  std::size_t capacity;
+  {
+    Counting counting;
+    std::string out = ob::take();
+    out.append(900, 'y');
+    capacity = out.capacity();
+    allocations = counting.allocations();
+    ob::give_back(std::move(out));
+  }
+  EXPECT_EQ(allocations, 0);
+  EXPECT_GE(capacity, 1000u);
+}
+
+TEST(OutputBuffers, CacheIsBounded) {
+  namespace ob = core::output_buffers;
+  while (ob::take().capacity() > std::string().capacity()) {
+  }
+  ob::give_back(std::string(ob::kMaxCachedCapacity + 1, 'x'));  // too large: freed
+  EXPECT_EQ(ob::take().capacity(), std::string().capacity());
+  for (std::size_t i = 0; i < ob::kMaxCached + 5; ++i) ob::give_back(std::string(100, 'x'));
+  std::size_t kept = 0;
+  while (ob::take().capacity() > std::string().capacity()) ++kept;
+  EXPECT_EQ(kept, ob::kMaxCached);
 }
 
 }  // namespace
