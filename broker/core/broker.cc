@@ -25,6 +25,7 @@ Broker::Broker(const MqttOptions& options, Executor& executor, RetainedStore& re
   for (std::size_t i = 0; i < executor.size(); ++i) {
     auto w = std::make_unique<Worker>();
     w->outbox.resize(executor.size());
+    w->outbox_joins.resize(executor.size());
     workers_.push_back(std::move(w));
   }
 }
@@ -163,12 +164,30 @@ void Broker::tick(std::size_t worker, Clock::time_point now) {
   }
   for (const SessionPtr& s : expired) {
     w.offline.erase(s);
-    unregister(s);
     spdlog::info("session {} expired after {} s offline", s->client_id(),
                  options_.session_expiry_s);
+    // Ended in the store before a new CONNECT can miss it in the registry and create it again.
     discard(s);
+    unregister(s);
   }
   if (worker == 0) retained_.purge_expired(now);
+}
+
+void Broker::restore_session(Session::Snapshot snapshot) {
+  const std::size_t owner =
+      std::hash<std::string>{}(snapshot.client_id) % std::max<std::size_t>(1, workers_.size());
+  auto session = make_session(snapshot.client_id, false, owner);
+  for (const auto& [filter, qos] : snapshot.subscriptions) {
+    for (auto& w : workers_) w->trie.insert(filter, session, qos);
+    subscription_count_ += 1;
+  }
+  session->restore(std::move(snapshot));
+  WorkerCounters& c = workers_[owner]->counters;
+  c.queued_messages.add(static_cast<std::int64_t>(session->queued_count()));
+  c.inflight_messages.add(static_cast<std::int64_t>(session->inflight_count()));
+  workers_[owner]->offline.insert(session);
+  std::lock_guard lock(registry_mu_);
+  registry_[session->client_id()] = session;
 }
 
 // --- subscriptions ---
@@ -248,16 +267,32 @@ void Broker::subscribe(std::shared_ptr<Connection> conn, codec::Subscribe packet
   auto granted = std::make_shared<std::vector<RouteChange>>(changes);
   update_routes(session, std::move(changes), [this, conn, suback = std::move(suback), granted] {
     if (conn->closed()) return;
-    conn->finish_subscribe(suback);
-    // MQTT-3.3.1-6, 3.8.4-3: retained messages follow the SUBACK, at min(message, granted) QoS.
-    const SessionPtr& session = conn->session();
-    WorkerCounters& c = counters(conn->worker());
-    for (const RouteChange& g : *granted) {
-      retained_.match(g.filter, [&](const MessagePtr& m) {
-        session->deliver(m, min_qos(m->qos, g.qos), true, c);
+    if (conn->session()->persistent() && sessions_.pending()) {
+      // The SUBACK promises the subscription survives a restart: wait until it is on disk.
+      after_durable([this, conn, suback, granted](bool ok) {
+        if (!conn->closed()) finish_subscribe(conn, suback, *granted, ok);
       });
+      return;
     }
+    finish_subscribe(conn, suback, *granted, true);
   });
+}
+
+void Broker::finish_subscribe(const std::shared_ptr<Connection>& conn, const codec::Suback& suback,
+                              const std::vector<RouteChange>& granted, bool ok) {
+  if (!ok) {
+    conn->close("storage failed: subscription not stored");
+    return;
+  }
+  conn->finish_subscribe(suback);
+  // MQTT-3.3.1-6, 3.8.4-3: retained messages follow the SUBACK, at min(message, granted) QoS.
+  const SessionPtr& session = conn->session();
+  WorkerCounters& c = counters(conn->worker());
+  for (const RouteChange& g : granted) {
+    retained_.match(g.filter, [&](const MessagePtr& m) {
+      session->deliver(m, min_qos(m->qos, g.qos), true, c);
+    });
+  }
 }
 
 void Broker::unsubscribe(std::shared_ptr<Connection> conn, codec::Unsubscribe packet) {
@@ -278,6 +313,7 @@ void Broker::unsubscribe(std::shared_ptr<Connection> conn, codec::Unsubscribe pa
 void Broker::publish(MessagePtr message) {
   const std::size_t here = executor_.current();
   Worker& w = *workers_[here];
+  w.touched.clear();
   if (message->retain && !retained_.set(message)) {
     w.counters.dropped_retained_limit.add();
     spdlog::warn("retained message on {} dropped: mqtt.retained_max_count ({}) reached",
@@ -307,9 +343,85 @@ void Broker::publish(MessagePtr message) {
     if (s->owner() == here) {
       s->deliver(message, qos, false, w.counters);
     } else {
+      if (s->persistent() && sessions_.persists()) {
+        const std::size_t owner = s->owner();
+        if (std::find(w.touched.begin(), w.touched.end(), owner) == w.touched.end()) {
+          w.touched.push_back(owner);
+        }
+      }
       deliver(here, Delivery{s, message, qos});
     }
   }
+}
+
+// --- durability of acknowledgements ---
+
+void Broker::after_durable(std::function<void(bool)> done) {
+  const std::size_t here = executor_.current();
+  Worker& w = *workers_[here];
+  const bool local = sessions_.pending();
+  if (!local && w.touched.empty() && w.acks.empty()) {
+    done(sessions_.healthy());
+    return;
+  }
+  auto join = std::make_shared<Join>();
+  join->done = std::move(done);
+  join->origin = here;
+  w.acks.push_back(join);
+  // Each target worker counts once: its batch carries the join and reports after its commit.
+  attach_joins(here, {join});
+  if (local) {
+    join->remaining.fetch_add(1);
+    sessions_.commit([this, join](bool ok) { join_done(join, ok); });
+  }
+  join_done(join, true);  // the guard taken at construction
+}
+
+void Broker::join_done(const JoinPtr& join, bool ok) {
+  if (!ok) join->ok.store(false);
+  if (join->remaining.fetch_sub(1) != 1) return;
+  executor_.post(join->origin, [this, join] {
+    join->ready = true;
+    release_acks(join->origin);
+  });
+}
+
+void Broker::release_acks(std::size_t here) {
+  Worker& w = *workers_[here];
+  while (!w.acks.empty() && w.acks.front()->ready) {
+    JoinPtr j = std::move(w.acks.front());
+    w.acks.pop_front();
+    j->done(j->ok.load());
+  }
+}
+
+void Broker::attach_joins(std::size_t here, const std::vector<JoinPtr>& joins) {
+  Worker& w = *workers_[here];
+  if (w.touched.empty()) return;
+  for (std::size_t target : w.touched) {
+    for (const JoinPtr& j : joins) {
+      j->remaining.fetch_add(1);
+      w.outbox_joins[target].push_back(j);
+    }
+  }
+  w.touched.clear();
+  schedule_flush(here);
+}
+
+void Broker::deliver_batch(std::size_t here, std::vector<Delivery>& batch,
+                           std::vector<JoinPtr>& joins) {
+  workers_[here]->touched.clear();
+  for (Delivery& d : batch) deliver(here, std::move(d));
+  if (joins.empty()) return;
+  // A session that moved on meanwhile was forwarded again: its new owner reports too.
+  attach_joins(here, joins);
+  if (!sessions_.pending()) {
+    for (const JoinPtr& j : joins) join_done(j, sessions_.healthy());
+    return;
+  }
+  sessions_.commit([this, joins = std::move(joins)](bool ok) {
+    for (const JoinPtr& j : joins) join_done(j, ok);
+  });
 }
 
 void Broker::deliver(std::size_t here, Delivery&& d) {
@@ -319,26 +431,36 @@ void Broker::deliver(std::size_t here, Delivery&& d) {
     d.session->deliver(d.message, d.qos, false, w.counters);
     return;
   }
-  w.outbox[owner].push_back(std::move(d));
-  if (!w.outbox_scheduled) {
-    w.outbox_scheduled = true;
-    executor_.post(here, [this, here] { flush_outbox(here); });
+  if (d.session->persistent() && sessions_.persists() &&
+      std::find(w.touched.begin(), w.touched.end(), owner) == w.touched.end()) {
+    w.touched.push_back(owner);
   }
+  w.outbox[owner].push_back(std::move(d));
+  schedule_flush(here);
+}
+
+void Broker::schedule_flush(std::size_t here) {
+  Worker& w = *workers_[here];
+  if (w.outbox_scheduled) return;
+  w.outbox_scheduled = true;
+  executor_.post(here, [this, here] { flush_outbox(here); });
 }
 
 void Broker::flush_outbox(std::size_t here) {
   Worker& w = *workers_[here];
   w.outbox_scheduled = false;
   for (std::size_t target = 0; target < w.outbox.size(); ++target) {
-    if (w.outbox[target].empty()) continue;
+    if (w.outbox[target].empty() && w.outbox_joins[target].empty()) continue;
     const std::size_t size = w.outbox[target].size();
-    executor_.post(target, [this, target, batch = std::move(w.outbox[target])]() mutable {
-      for (Delivery& d : batch) deliver(target, std::move(d));
+    executor_.post(target, [this, target, batch = std::move(w.outbox[target]),
+                            joins = std::move(w.outbox_joins[target])]() mutable {
+      deliver_batch(target, batch, joins);
     });
     // One allocation for the next batch rather than one per doubling; capped so that a burst
     // does not stay reserved.
     w.outbox[target] = {};
     w.outbox[target].reserve(std::min<std::size_t>(size, kOutboxReserve));
+    w.outbox_joins[target] = {};
   }
 }
 

@@ -9,6 +9,8 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -64,6 +66,15 @@ class Broker {
 
   // Routes a message published on the calling worker.
   void publish(MessagePtr message);
+  // Runs done(ok) on the calling worker once everything the last publish() on this worker changed
+  // is durable, on every worker it reached (deliveries to sessions owned elsewhere included), and
+  // after every earlier after_durable() of this worker: acknowledgements keep publish order.
+  // ok=false: the store failed and the message may not be stored.
+  void after_durable(std::function<void(bool ok)> done);
+
+  // Puts a session loaded from storage (or handed over by another node) into the registry and
+  // every worker's trie, offline until its client connects. Only before the workers run.
+  void restore_session(Session::Snapshot snapshot);
 
   void subscribe(std::shared_ptr<Connection> conn, codec::Subscribe packet);
   void unsubscribe(std::shared_ptr<Connection> conn, codec::Unsubscribe packet);
@@ -84,10 +95,23 @@ class Broker {
     const SessionPtr* session;
     QoS qos;
   };
+  // One deferred acknowledgement: done once the local commit and every target worker it reached
+  // have reported back. `remaining` is touched by several workers; `ready` only by the origin.
+  struct Join {
+    std::function<void(bool)> done;
+    std::atomic<std::size_t> remaining{1};
+    std::atomic<bool> ok{true};
+    std::size_t origin = 0;
+    bool ready = false;
+  };
+  using JoinPtr = std::shared_ptr<Join>;
   struct Worker {
     Trie trie;
     std::vector<Match> matches;                 // scratch for publish()
     std::vector<std::vector<Delivery>> outbox;  // per target worker
+    std::vector<std::vector<JoinPtr>> outbox_joins;  // per target: acks waiting for that batch
+    std::vector<std::size_t> touched;  // targets the current publish reached with a persistent write
+    std::deque<JoinPtr> acks;          // deferred acknowledgements, in publish order
     bool outbox_scheduled = false;
     std::unordered_set<SessionPtr> offline;  // persistent sessions owned here with no connection
     WorkerCounters counters;
@@ -98,6 +122,8 @@ class Broker {
     bool add;
   };
 
+  void finish_subscribe(const std::shared_ptr<Connection>& conn, const codec::Suback& suback,
+                        const std::vector<RouteChange>& granted, bool ok);
   void takeover(SessionPtr existing, std::shared_ptr<Connection> conn, bool clean_session);
   void discard(const SessionPtr& session);
   void unregister(const SessionPtr& session);
@@ -107,6 +133,11 @@ class Broker {
                      std::function<void()> done);
   void deliver(std::size_t worker, Delivery&& d);
   void flush_outbox(std::size_t worker);
+  void deliver_batch(std::size_t worker, std::vector<Delivery>& batch, std::vector<JoinPtr>& joins);
+  void attach_joins(std::size_t worker, const std::vector<JoinPtr>& joins);
+  void schedule_flush(std::size_t worker);
+  void join_done(const JoinPtr& join, bool ok);
+  void release_acks(std::size_t worker);
 
   const MqttOptions& options_;
   Executor& executor_;

@@ -297,6 +297,14 @@ void Connection::handle_publish(const codec::PublishView& p) {
     if (!routable) return;
     broker_.publish(make_message(p.topic, p.payload, qos, p.retain));
   };
+  if (qos != QoS::kAtMostOnce && !broker_.session_store().healthy()) {
+    // MQTT 3.1.1 has no negative PUBACK: closing without one makes the client keep the message
+    // and resend it later, rather than believe a message we cannot store was stored.
+    counters().refused_storage_failed.add();
+    close("storage failed: QoS " + std::to_string(static_cast<int>(qos)) +
+          " publish refused (not acknowledged)");
+    return;
+  }
   switch (qos) {
     case QoS::kAtMostOnce:
       route();
@@ -360,14 +368,16 @@ bool Connection::throttle_publishes() {
 }
 
 void Connection::acknowledge(codec::Packet ack) {
-  SessionStore& store = broker_.session_store();
-  if (!store.pending()) {
-    send(ack);
-    return;
-  }
-  // Acknowledged only once what this publish changed is durable; commits complete in order, so
+  // Acknowledged only once what this publish changed is durable on every worker it reached;
   // acknowledgements keep the order of the publishes (MQTT-4.6.0-2, -3).
-  store.commit([self = shared_from_this(), ack = std::move(ack)] { self->send(ack); });
+  broker_.after_durable([self = shared_from_this(), ack = std::move(ack)](bool ok) {
+    if (ok) {
+      self->send(ack);
+    } else {
+      self->counters().refused_storage_failed.add();
+      self->close("storage failed: publish could not be stored, not acknowledged");
+    }
+  });
 }
 
 bool Connection::can_write() const {

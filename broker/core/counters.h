@@ -72,6 +72,8 @@ struct alignas(64) WorkerCounters {
   Counter dropped_qos0_slow;          // QoS 0 not written: connection output buffer full
   Counter dropped_retained_limit;     // retained store at retained_max_count
   Counter dropped_sys_topic;          // client PUBLISH to $SYS/...: acknowledged, not routed
+  Counter dropped_storage_full;       // not queued or retained: storage.max_disk reached
+  Counter refused_storage_failed;     // QoS 1/2 publishes refused (connection closed): store failed
   CounterArray<16> packets_received;  // by codec::PacketType
   CounterArray<16> packets_sent;
   Counter bytes_received;  // on the wire

@@ -34,7 +34,8 @@ struct TailAllocator {
 
 }  // namespace
 
-MessagePtr make_message(std::string_view topic, std::string_view payload, QoS qos, bool retain) {
+MessagePtr make_message(std::string_view topic, std::string_view payload, QoS qos, bool retain,
+                        Clock::time_point received_at) {
   char* tail = nullptr;
   auto message =
       std::allocate_shared<Message>(TailAllocator<Message>(topic.size() + payload.size(), &tail));
@@ -44,6 +45,7 @@ MessagePtr make_message(std::string_view topic, std::string_view payload, QoS qo
   message->payload = std::string_view(tail + topic.size(), payload.size());
   message->qos = qos;
   message->retain = retain;
+  message->received_at = received_at;
   return message;
 }
 

@@ -32,8 +32,10 @@ struct Message {
 
 using MessagePtr = std::shared_ptr<const Message>;
 
-// Copies topic and payload into a new message, in one allocation.
-MessagePtr make_message(std::string_view topic, std::string_view payload, QoS qos, bool retain);
+// Copies topic and payload into a new message, in one allocation. `received_at` is given only for
+// messages reloaded from storage (their age counts for retained expiry).
+MessagePtr make_message(std::string_view topic, std::string_view payload, QoS qos, bool retain,
+                        Clock::time_point received_at = Clock::now());
 
 inline QoS min_qos(QoS a, QoS b) {
   return a < b ? a : b;

@@ -34,6 +34,11 @@ class RingQueue {
     if (--size_ == 0) release();
   }
 
+  template <class Fn>
+  void for_each(Fn&& fn) const {
+    for (std::size_t i = 0; i < size_; ++i) fn(slots_[(head_ + i) % capacity_]);
+  }
+
   void clear() {
     while (size_ > 0) pop_front();
     release();

@@ -50,7 +50,7 @@ void Session::deliver(const MessagePtr& message, QoS qos, bool retain, WorkerCou
     enqueue(std::move(out), counters);
     return;
   }
-  send_new(std::move(out), counters);
+  send_new(std::move(out), ++last_seq_, counters);
 }
 
 void Session::enqueue(Outbound out, WorkerCounters& counters) {
@@ -59,20 +59,27 @@ void Session::enqueue(Outbound out, WorkerCounters& counters) {
     counters.dropped_queue_full.add();
     return;
   }
+  SessionStore* st = store();
+  if (st != nullptr && st->full()) {
+    // storage.max_disk reached: the same policy as a full queue (see README "Persistence").
+    counters.dropped_storage_full.add();
+    return;
+  }
   const std::uint64_t seq = ++last_seq_;
-  if (SessionStore* st = store()) st->message_queued(*this, seq, out);
+  if (st != nullptr) st->message_queued(*this, seq, out);
   queue_.push_back(Queued{seq, std::move(out)});
   counters.queued_messages.add();
 }
 
-void Session::send_new(Outbound out, WorkerCounters& counters) {
+void Session::send_new(Outbound out, std::uint64_t seq, WorkerCounters& counters) {
   if (out.qos == QoS::kAtMostOnce) {
     connection_->send_publish(*out.message, out.qos, out.retain, false, 0);
   } else {
     std::uint16_t id = next_packet_id();
+    // Recorded before the bytes can leave: a crash after the send must still resend it.
+    if (SessionStore* st = store()) st->inflight_sent(*this, seq, id, out);
     connection_->send_publish(*out.message, out.qos, out.retain, false, id);
-    if (SessionStore* st = store()) st->inflight_sent(*this, id, out);
-    inflight_.push_back(Inflight{id, std::move(out), false});
+    inflight_.push_back(Inflight{id, std::move(out), false, seq});
     counters.inflight_messages.add();
   }
 }
@@ -110,7 +117,7 @@ void Session::pump(WorkerCounters& counters) {
     queue_.pop_front();
     counters.queued_messages.sub();
     if (SessionStore* st = store()) st->message_dequeued(*this, q.seq);
-    send_new(std::move(q.out), counters);
+    send_new(std::move(q.out), q.seq, counters);
   }
 }
 
@@ -119,7 +126,7 @@ bool Session::on_puback(std::uint16_t packet_id, WorkerCounters& counters) {
     return f.packet_id == packet_id && f.out.qos == QoS::kAtLeastOnce;
   });
   if (it == inflight_.end()) return false;
-  if (SessionStore* st = store()) st->inflight_done(*this, packet_id);
+  if (SessionStore* st = store()) st->inflight_done(*this, it->seq, packet_id);
   inflight_.erase(it);
   counters.inflight_messages.sub();
   pump(counters);
@@ -132,7 +139,7 @@ bool Session::on_pubrec(std::uint16_t packet_id) {
   });
   if (it == inflight_.end()) return false;
   it->awaiting_pubcomp = true;
-  if (SessionStore* st = store()) st->inflight_pubrec(*this, packet_id);
+  if (SessionStore* st = store()) st->inflight_pubrec(*this, it->seq, packet_id);
   it->out.message.reset();  // MQTT-4.3.3: after PUBREC only the id matters; free the payload
   return true;
 }
@@ -142,7 +149,7 @@ bool Session::on_pubcomp(std::uint16_t packet_id, WorkerCounters& counters) {
     return f.packet_id == packet_id && f.awaiting_pubcomp;
   });
   if (it == inflight_.end()) return false;
-  if (SessionStore* st = store()) st->inflight_done(*this, packet_id);
+  if (SessionStore* st = store()) st->inflight_done(*this, it->seq, packet_id);
   inflight_.erase(it);
   counters.inflight_messages.sub();
   pump(counters);
@@ -164,6 +171,36 @@ void Session::release_inbound_qos2(std::uint16_t packet_id) {
     *it = inbound_qos2_.back();
     inbound_qos2_.pop_back();
     if (SessionStore* st = store()) st->inbound_qos2_released(*this, packet_id);
+  }
+}
+
+Session::Snapshot Session::snapshot() const {
+  Snapshot s;
+  s.client_id = client_id_;
+  s.expires_at = expires_at_;
+  s.subscriptions = subscriptions_;
+  s.inflight = inflight_;
+  s.queue.reserve(queue_.size());
+  queue_.for_each([&](const Queued& q) { s.queue.push_back(q); });
+  s.inbound_qos2 = inbound_qos2_;
+  return s;
+}
+
+void Session::restore(Snapshot s) {
+  expires_at_ = s.expires_at;
+  subscriptions_ = std::move(s.subscriptions);
+  inflight_ = std::move(s.inflight);
+  inbound_qos2_ = std::move(s.inbound_qos2);
+  queue_.clear();
+  last_seq_ = 0;
+  last_packet_id_ = 0;
+  for (const Inflight& f : inflight_) {
+    last_seq_ = std::max(last_seq_, f.seq);
+    last_packet_id_ = f.packet_id;  // continue after the newest id, as a live session would
+  }
+  for (Queued& q : s.queue) {
+    last_seq_ = std::max(last_seq_, q.seq);
+    queue_.push_back(std::move(q));
   }
 }
 

@@ -34,6 +34,21 @@ class Session {
     std::uint16_t packet_id;
     Outbound out;
     bool awaiting_pubcomp;  // QoS 2: PUBREC received, PUBREL sent
+    std::uint64_t seq = 0;  // orders the resend on resume; the store's key
+  };
+  struct Queued {
+    std::uint64_t seq;  // the store's key for this entry
+    Outbound out;
+  };
+  // A session's whole state, for reloading it from storage at start and for handing it to another
+  // node. Expiry is absolute (steady clock); an online session snapshots like an offline one.
+  struct Snapshot {
+    std::string client_id;
+    Clock::time_point expires_at{};
+    std::map<std::string, QoS, std::less<>> subscriptions;
+    std::vector<Inflight> inflight;  // in seq order
+    std::vector<Queued> queue;       // in seq order
+    std::vector<std::uint16_t> inbound_qos2;
   };
 
   Session(std::string client_id, bool persistent, std::size_t owner, const MqttOptions& options,
@@ -77,14 +92,16 @@ class Session {
   std::size_t inflight_count() const { return inflight_.size(); }
   std::size_t queued_count() const { return queue_.size(); }
 
+  // Everything a persistent session holds. snapshot() copies (messages are shared, not copied);
+  // restore() fills a fresh, unattached session and reports nothing to the store (the state came
+  // from it, or the caller writes it). Owner worker only.
+  Snapshot snapshot() const;
+  void restore(Snapshot snapshot);
+
  private:
-  struct Queued {
-    std::uint64_t seq;  // the store's key for this entry
-    Outbound out;
-  };
   // Store hooks fire for persistent sessions only: clean sessions never reach the disk.
   SessionStore* store() const { return persistent_ ? &store_ : nullptr; }
-  void send_new(Outbound out, WorkerCounters& counters);
+  void send_new(Outbound out, std::uint64_t seq, WorkerCounters& counters);
   void enqueue(Outbound out, WorkerCounters& counters);
   std::uint16_t next_packet_id();
 
