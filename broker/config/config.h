@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "broker/core/options.h"
+#include "broker/storage/options.h"
 
 namespace meshmq::config {
 
@@ -65,7 +66,8 @@ struct Config {
   NodeConfig node;
   TcpListenerConfig tcp;  // key prefix listeners.tcp
   BrokerConfig broker;
-  core::MqttOptions mqtt;  // keys mqtt.* (and limits.* in mqtt.limits)
+  core::MqttOptions mqtt;           // keys mqtt.* (and limits.* in mqtt.limits)
+  storage::StorageOptions storage;  // keys storage.*
   LogConfig log;
   AuthConfig auth;
   LimitsConfig limits;

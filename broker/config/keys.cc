@@ -217,6 +217,35 @@ DurationType duration_type(std::uint64_t min, std::uint64_t max) {
   return t;
 }
 
+// Milliseconds, for short windows: "2ms", "1s", or a bare number of milliseconds.
+struct MillisType : Ranged<MillisType> {
+  std::string_view type_name = "MILLIS";
+
+  Parsed<std::uint64_t> parse(const RawValue& raw) const {
+    if (raw.kind == RawValue::Kind::integer) {
+      if (raw.integer < 0) return fail<std::uint64_t>(out_of_range(raw));
+      return in_range(static_cast<std::uint64_t>(raw.integer), raw);
+    }
+    if (raw.kind != RawValue::Kind::text && raw.kind != RawValue::Kind::string) {
+      return fail<std::uint64_t>(mismatch("a duration", raw));
+    }
+    std::string_view s = trim(raw.text);
+    bool overflow = false;
+    auto n = take_number(s, overflow);
+    if (overflow) return fail<std::uint64_t>(out_of_range(raw));
+    const std::string unit = lower(trim(s));
+    std::uint64_t factor = unit.empty() || unit == "ms" ? 1 : unit == "s" ? 1000 : 0;
+    std::uint64_t ms = 0;
+    if (!n || factor == 0) {
+      return fail<std::uint64_t>(raw.display() +
+                                 " is not a duration in milliseconds (e.g. \"2ms\", \"1s\")");
+    }
+    if (mul_overflows(*n, factor, ms)) return fail<std::uint64_t>(out_of_range(raw));
+    return in_range(ms, raw);
+  }
+  std::string show(std::uint64_t ms) const { return std::to_string(ms) + "ms"; }
+};
+
 // Binary units first so show() prefers them; decimal ones are accepted because people write them.
 constexpr std::array<Unit, 9> kSizeUnits{{{"TiB", 1ULL << 40},
                                           {"GiB", 1ULL << 30},
@@ -490,6 +519,29 @@ std::vector<Key> build_table() {
   t.push_back(make_key(
       "limits.publish_burst", "PUBLISH packets a client may send at once; 0 = limits.publish_rate",
       unsigned_type(0, kU32Max), [](auto& c) -> auto& { return c.mqtt.limits.publish_burst; }));
+  t.push_back(make_key(
+      "storage.backend",
+      "rocksdb (sessions and retained messages survive restarts, under node.data_dir) or memory",
+      one_of_type("BACKEND", {"rocksdb", "memory"}),
+      [](auto& c) -> auto& { return c.storage.backend; }));
+  t.push_back(make_key(
+      "storage.sync",
+      "When a QoS 1/2 publish is acknowledged: always (fsync each write), batch (one fsync per "
+      "sync_window), none (written, not synced)",
+      one_of_type("SYNC", {"always", "batch", "none"}),
+      [](auto& c) -> auto& { return c.storage.sync; }));
+  MillisType window;
+  window.min = 0;
+  window.max = 1000;
+  t.push_back(make_key(
+      "storage.sync_window", "storage.sync=batch: how long writes are gathered before one fsync",
+      window, [](auto& c) -> auto& { return c.storage.sync_window_ms; }));
+  t.push_back(make_key(
+      "storage.max_disk",
+      "Disk use of the RocksDB directory beyond which new queued and retained messages are "
+      "dropped (counted); 0 = unlimited",
+      size_type(0, std::numeric_limits<std::uint64_t>::max()),
+      [](auto& c) -> auto& { return c.storage.max_disk; }));
   return t;
 }
 

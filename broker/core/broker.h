@@ -107,11 +107,12 @@ class Broker {
   using JoinPtr = std::shared_ptr<Join>;
   struct Worker {
     Trie trie;
-    std::vector<Match> matches;                 // scratch for publish()
-    std::vector<std::vector<Delivery>> outbox;  // per target worker
+    std::vector<Match> matches;                      // scratch for publish()
+    std::vector<std::vector<Delivery>> outbox;       // per target worker
     std::vector<std::vector<JoinPtr>> outbox_joins;  // per target: acks waiting for that batch
-    std::vector<std::size_t> touched;  // targets the current publish reached with a persistent write
-    std::deque<JoinPtr> acks;          // deferred acknowledgements, in publish order
+    std::vector<std::size_t>
+        touched;               // targets the current publish reached with a persistent write
+    std::deque<JoinPtr> acks;  // deferred acknowledgements, in publish order
     bool outbox_scheduled = false;
     std::unordered_set<SessionPtr> offline;  // persistent sessions owned here with no connection
     WorkerCounters counters;

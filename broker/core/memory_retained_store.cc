@@ -39,13 +39,21 @@ void MemoryRetainedStore::match(std::string_view filter,
 }
 
 void MemoryRetainedStore::purge_expired(Clock::time_point now) {
+  purge_expired(now, [](const std::string&) {});
+}
+
+void MemoryRetainedStore::purge_expired(Clock::time_point now,
+                                        const std::function<void(const std::string&)>& removed) {
   if (options_.retained_max_age_s == 0) return;
-  std::lock_guard lock(mu_);
   std::vector<std::string> dead;
-  tree_.for_each([&](std::string_view topic, MessagePtr& m) {
-    if (expired(*m, now)) dead.emplace_back(topic);
-  });
-  for (const std::string& t : dead) tree_.erase(t);
+  {
+    std::lock_guard lock(mu_);
+    tree_.for_each([&](std::string_view topic, MessagePtr& m) {
+      if (expired(*m, now)) dead.emplace_back(topic);
+    });
+    for (const std::string& t : dead) tree_.erase(t);
+  }
+  for (const std::string& t : dead) removed(t);
 }
 
 std::size_t MemoryRetainedStore::size() const {

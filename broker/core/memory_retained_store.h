@@ -17,6 +17,8 @@ class MemoryRetainedStore final : public RetainedStore {
   bool set(const MessagePtr& message) override;
   void match(std::string_view filter, const std::function<void(const MessagePtr&)>& fn) override;
   void purge_expired(Clock::time_point now) override;
+  // The same, telling `removed` each topic it dropped (storage deletes them from disk).
+  void purge_expired(Clock::time_point now, const std::function<void(const std::string&)>& removed);
   std::size_t size() const override;
 
  private:

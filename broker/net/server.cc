@@ -13,10 +13,10 @@
 #include "broker/auth/access_control.h"
 #include "broker/core/broker.h"
 #include "broker/core/connection.h"
-#include "broker/core/memory_retained_store.h"
 #include "broker/net/admission.h"
 #include "broker/net/tcp_listener.h"
 #include "broker/net/worker_pool.h"
+#include "broker/storage/backend.h"
 
 namespace meshmq::net {
 
@@ -40,6 +40,16 @@ auth::AuthSettings auth_settings(const config::Config& c) {
   s.disconnect_on_denied_publish = c.auth.acl_deny_action == "disconnect";
   return s;
 }
+
+const config::Config& with_data_dir(const config::Config& cfg) {
+  std::error_code error;
+  std::filesystem::create_directories(cfg.node.data_dir, error);
+  if (error) {
+    throw std::runtime_error("node.data_dir: cannot create \"" + cfg.node.data_dir +
+                             "\": " + error.message());
+  }
+  return cfg;
+}
 }  // namespace
 
 struct Server::Impl {
@@ -48,8 +58,8 @@ struct Server::Impl {
         admission(effective_max_connections(cfg.limits.max_connections)),
         tcp_admission(admission, "tcp", cfg.tcp.limits),
         pool(thread_count(cfg.broker.threads)),
-        retained(cfg.mqtt),
-        broker(cfg.mqtt, pool, retained, sessions),
+        storage(cfg.storage, with_data_dir(cfg).node.data_dir, cfg.mqtt, pool),
+        broker(cfg.mqtt, pool, storage.retained(), storage.sessions()),
         access(auth_settings(cfg), pool.size()),
         signals(pool.context(0), SIGINT, SIGTERM),
         reload_signal(pool.context(0), SIGHUP) {
@@ -104,8 +114,7 @@ struct Server::Impl {
   NodeAdmission admission;
   ListenerAdmission tcp_admission;
   WorkerPool pool;
-  core::MemoryRetainedStore retained;
-  core::MemorySessionStore sessions;
+  storage::Backend storage;
   core::Broker broker;
   auth::AccessControl access;
   asio::signal_set signals;
@@ -121,14 +130,9 @@ Server::~Server() = default;
 
 void Server::run() {
   Impl& s = *impl_;
-  std::error_code dir_error;
-  std::filesystem::create_directories(s.cfg.node.data_dir, dir_error);
-  if (dir_error) {
-    throw std::runtime_error("node.data_dir: cannot create \"" + s.cfg.node.data_dir +
-                             "\": " + dir_error.message());
-  }
   s.access.load();
   spdlog::info("accepting at most {} connections (limits.max_connections)", s.admission.max());
+  s.storage.restore(s.broker);  // sessions and routes in place before any client can connect
   if (s.cfg.tcp.port != 0) {
     s.tcp = std::make_unique<TcpListener>(s.broker, s.pool, 0);
     s.tcp->set_admission(&s.tcp_admission);

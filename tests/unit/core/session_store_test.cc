@@ -34,8 +34,12 @@ class RecordingStore final : public core::SessionStore {
   }
   void inflight_sent(const core::Session& s, std::uint64_t seq, std::uint16_t id,
                      const core::Session::Outbound& m) override {
+<<<<<<< HEAD
     add("inflight " + std::to_string(seq) + "/" + std::to_string(id) + " " + std::string(m.message->payload),
         s);
+=======
+    add("inflight " + std::to_string(seq) + "/" + std::to_string(id) + " " + m.message->payload, s);
+>>>>>>> 4f156ca (storage: RocksDB session and retained stores with a group-committing writer, loaded at start)
   }
   void inflight_pubrec(const core::Session& s, std::uint64_t seq, std::uint16_t id) override {
     add("pubrec " + std::to_string(seq) + "/" + std::to_string(id), s);
@@ -134,7 +138,8 @@ class PerWorkerStore final : public core::SessionStore {
   void session_ended(const core::Session&) override { touch(); }
   void subscription_set(const core::Session&, std::string_view, QoS) override { touch(); }
   void subscription_removed(const core::Session&, std::string_view) override { touch(); }
-  void message_queued(const core::Session&, std::uint64_t, const core::Session::Outbound&) override {
+  void message_queued(const core::Session&, std::uint64_t,
+                      const core::Session::Outbound&) override {
     touch();
   }
   void message_dequeued(const core::Session&, std::uint64_t) override { touch(); }
