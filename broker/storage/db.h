@@ -46,7 +46,9 @@ class Db {
   // Opens (creating if needed) the database in `path`. Throws std::runtime_error naming the path
   // and RocksDB's reason.
   Db(std::string path, const StorageOptions& options, core::Executor& executor);
-  ~Db();  // writes what was submitted, syncs, closes
+  // Writes what was submitted, syncs, closes. Destroy it only after the workers stopped: the
+  // completions it posted last must not run.
+  ~Db();
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;
 
