@@ -130,6 +130,12 @@ const std::vector<Row>& worker_rows() {
                             &WorkerCounters::dropped_retained_limit));
     r.push_back(counter_row(dropped, dropped_help, {{"reason", "sys_topic"}},
                             &WorkerCounters::dropped_sys_topic));
+    r.push_back(counter_row(dropped, dropped_help, {{"reason", "storage_full"}},
+                            &WorkerCounters::dropped_storage_full));
+    r.push_back(
+        counter_row("meshmq_publishes_refused_storage_failed_total",
+                    "QoS 1/2 publishes not acknowledged (connection closed): storage failed", {},
+                    &WorkerCounters::refused_storage_failed));
     const auto first = static_cast<std::size_t>(codec::PacketType::kConnect);
     const auto last = static_cast<std::size_t>(codec::PacketType::kDisconnect);
     per_index(r, "meshmq_packets_received_total", "MQTT packets received, by type", "type",
