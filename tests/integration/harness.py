@@ -259,6 +259,23 @@ class Broker:
             self._log = None
         return self.exit_code
 
+    def crash(self):
+        """kill -9: no shutdown code runs (what a power cut or OOM kill leaves behind)."""
+        self._kill()
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def restart(self, crash: bool = False, timeout: float = WAIT) -> "Broker":
+        """Stop (SIGTERM, or kill -9 with crash=True) and start again on the same data dir; the
+        port may change (use .port afterwards)."""
+        if crash:
+            self.crash()
+        else:
+            code = self.stop()
+            assert code == 0, f"broker exited with code {code} after SIGTERM"
+        return self.start(timeout)
+
     def _kill(self):
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
