@@ -356,6 +356,11 @@ void Broker::publish(MessagePtr message) {
 
 // --- durability of acknowledgements ---
 
+bool Broker::durable_now() const {
+  const Worker& w = *workers_[executor_.current()];
+  return !sessions_.pending() && w.touched.empty() && w.acks.empty() && sessions_.healthy();
+}
+
 void Broker::after_durable(std::function<void(bool)> done) {
   const std::size_t here = executor_.current();
   Worker& w = *workers_[here];

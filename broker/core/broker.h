@@ -71,6 +71,9 @@ class Broker {
   // after every earlier after_durable() of this worker: acknowledgements keep publish order.
   // ok=false: the store failed and the message may not be stored.
   void after_durable(std::function<void(bool ok)> done);
+  // True when after_durable() would run its callback at once with ok=true: callers skip building
+  // the callback (one allocation per acknowledgement) on the common path.
+  bool durable_now() const;
 
   // Puts a session loaded from storage (or handed over by another node) into the registry and
   // every worker's trie, offline until its client connects. Only before the workers run.

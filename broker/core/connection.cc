@@ -370,6 +370,10 @@ bool Connection::throttle_publishes() {
 void Connection::acknowledge(codec::Packet ack) {
   // Acknowledged only once what this publish changed is durable on every worker it reached;
   // acknowledgements keep the order of the publishes (MQTT-4.6.0-2, -3).
+  if (broker_.durable_now()) {
+    send(ack);
+    return;
+  }
   broker_.after_durable([self = shared_from_this(), ack = std::move(ack)](bool ok) {
     if (ok) {
       self->send(ack);

@@ -173,8 +173,8 @@ const std::vector<Row>& worker_rows() {
                             &WorkerCounters::limit_packet_too_large));
     r.push_back(counter_row(limit_hits, limit_help, {{"limit", "connect_timeout"}},
                             &WorkerCounters::limit_connect_timeout));
-    r.push_back(counter_row(limit_hits, limit_help, {{"limit", "topic"}},
-                            &WorkerCounters::limit_topic));
+    r.push_back(
+        counter_row(limit_hits, limit_help, {{"limit", "topic"}}, &WorkerCounters::limit_topic));
     r.push_back(counter_row(limit_hits, limit_help, {{"limit", "subscriptions"}},
                             &WorkerCounters::limit_subscriptions));
     r.push_back(counter_row(limit_hits, limit_help, {{"limit", "publish_rate"}},

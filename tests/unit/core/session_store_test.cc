@@ -34,12 +34,9 @@ class RecordingStore final : public core::SessionStore {
   }
   void inflight_sent(const core::Session& s, std::uint64_t seq, std::uint16_t id,
                      const core::Session::Outbound& m) override {
-<<<<<<< HEAD
-    add("inflight " + std::to_string(seq) + "/" + std::to_string(id) + " " + std::string(m.message->payload),
+    add("inflight " + std::to_string(seq) + "/" + std::to_string(id) + " " +
+            std::string(m.message->payload),
         s);
-=======
-    add("inflight " + std::to_string(seq) + "/" + std::to_string(id) + " " + m.message->payload, s);
->>>>>>> 4f156ca (storage: RocksDB session and retained stores with a group-committing writer, loaded at start)
   }
   void inflight_pubrec(const core::Session& s, std::uint64_t seq, std::uint16_t id) override {
     add("pubrec " + std::to_string(seq) + "/" + std::to_string(id), s);

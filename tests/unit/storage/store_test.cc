@@ -236,7 +236,9 @@ TEST_P(StoreTest, RetainedMessagesSurviveAndExpire) {
   reopen();
   EXPECT_EQ(retained->load(Clock::now()), 2u);
   std::map<std::string, std::pair<std::string, QoS>> got;
-  retained->match("r/#", [&](const core::MessagePtr& m) { got[m->topic] = {m->payload, m->qos}; });
+  retained->match("r/#", [&](const core::MessagePtr& m) {
+    got[std::string(m->topic)] = {std::string(m->payload), m->qos};
+  });
   EXPECT_EQ(got, (std::map<std::string, std::pair<std::string, QoS>>{
                      {"r/1", {"one", QoS::kAtLeastOnce}}, {"r/2", {"two", QoS::kExactlyOnce}}}));
 }
