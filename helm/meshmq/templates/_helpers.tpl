@@ -50,6 +50,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- default (printf "%s-admin" (include "meshmq.fullname" .)) .Values.admin.existingSecret -}}
 {{- end -}}
 
+{{- define "meshmq.clusterSecret" -}}
+{{- default (printf "%s-cluster" (include "meshmq.fullname" .)) .Values.cluster.existingSecret -}}
+{{- end -}}
+
 {{- define "meshmq.adminTokenEnabled" -}}
 {{- if or .Values.admin.existingSecret .Values.admin.token -}}true{{- end -}}
 {{- end -}}
@@ -59,35 +63,30 @@ The broker's config.toml: what the chart must set for the pod's mounts and ports
 .Values.config merged over it.
 */}}
 {{- define "meshmq.config" -}}
-{{- $c := dict "node" (dict "data_dir" "/var/lib/meshmq") -}}
-{{- $l := dict "tcp" (dict "port" .Values.listeners.mqtt.port) -}}
-{{- if .Values.listeners.ws.enabled -}}
-{{- $_ := set $l "ws" (dict "port" .Values.listeners.ws.port "path" .Values.listeners.ws.path) -}}
-{{- end -}}
-{{- if .Values.tls.enabled -}}
-{{- if .Values.listeners.tls.enabled -}}
-{{- $_ := set $l "tls" (dict "port" .Values.listeners.tls.port) -}}
-{{- end -}}
-{{- if .Values.listeners.wss.enabled -}}
-{{- $_ := set $l "wss" (dict "port" .Values.listeners.wss.port) -}}
-{{- end -}}
-{{- $tls := dict "cert_file" "/etc/meshmq/tls/tls.crt" "key_file" "/etc/meshmq/tls/tls.key" "min_version" .Values.tls.minVersion "verify_client" .Values.tls.verifyClient -}}
-{{- if or .Values.tls.existingSecret .Values.tls.ca .Values.tls.selfSigned -}}
+{{- $v := .Values -}}
+{{- $grace := sub (sub (int $v.terminationGracePeriodSeconds) (int $v.preStopSleepSeconds)) 5 | int -}}
+{{- $c := dict "node" (dict "data_dir" "/var/lib/meshmq" "shutdown_grace" (printf "%ds" (max $grace 1))) -}}
+{{- /* Listeners the values turn off get port 0, so binary defaults cannot open them. */ -}}
+{{- $l := dict "tcp" (dict "port" $v.listeners.mqtt.port) -}}
+{{- $_ := set $l "ws" (ternary (dict "port" $v.listeners.ws.port "path" $v.listeners.ws.path) (dict "port" 0) $v.listeners.ws.enabled) -}}
+{{- $_ := set $l "tls" (dict "port" (ternary $v.listeners.tls.port 0 (and $v.tls.enabled $v.listeners.tls.enabled))) -}}
+{{- $_ := set $l "wss" (dict "port" (ternary $v.listeners.wss.port 0 (and $v.tls.enabled $v.listeners.wss.enabled))) -}}
+{{- $_ := set $c "listeners" $l -}}
+{{- if $v.tls.enabled -}}
+{{- $tls := dict "cert_file" "/etc/meshmq/tls/tls.crt" "key_file" "/etc/meshmq/tls/tls.key" "min_version" $v.tls.minVersion "verify_client" $v.tls.verifyClient -}}
+{{- if or $v.tls.existingSecret $v.tls.ca $v.tls.selfSigned -}}
 {{- $_ := set $tls "ca_file" "/etc/meshmq/tls/ca.crt" -}}
 {{- end -}}
 {{- $_ := set $c "tls" $tls -}}
 {{- end -}}
-{{- $_ := set $c "listeners" $l -}}
-{{- if .Values.auth.enabled -}}
-{{- $_ := set $c "auth" (dict "allow_anonymous" .Values.auth.allowAnonymous "password_file" "/etc/meshmq/auth/passwords" "acl_file" "/etc/meshmq/auth/acl") -}}
+{{- if $v.auth.enabled -}}
+{{- $_ := set $c "auth" (dict "allow_anonymous" $v.auth.allowAnonymous "password_file" "/etc/meshmq/auth/passwords" "acl_file" "/etc/meshmq/auth/acl") -}}
 {{- end -}}
-{{- if .Values.http.enabled -}}
-{{- $_ := set $c "http" (dict "port" .Values.http.port) -}}
+{{- $_ := set $c "http" (dict "port" (ternary $v.http.port 0 $v.http.enabled)) -}}
+{{- if $v.cluster.enabled -}}
+{{- $_ := set $c "cluster" (dict "port" $v.cluster.port "dns_name" (include "meshmq.headlessFqdn" .)) -}}
 {{- end -}}
-{{- if .Values.cluster.enabled -}}
-{{- $_ := set $c "cluster" (dict "port" .Values.cluster.port "dns_name" (include "meshmq.headlessFqdn" .)) -}}
-{{- end -}}
-{{- $merged := mustMergeOverwrite $c (deepCopy .Values.config) -}}
+{{- $merged := mustMergeOverwrite $c (deepCopy $v.config) -}}
 {{- include "meshmq.tomlTable" (dict "prefix" "" "table" $merged) -}}
 {{- end -}}
 
