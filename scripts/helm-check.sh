@@ -60,6 +60,13 @@ for values in "$chart"/ci/*.yaml; do
   "$helm" template meshmq "$out/chart" -f "$values" --show-only templates/zz-notes.yaml >/dev/null 2>"$out/notes.log" ||
     { cat "$out/notes.log" >&2; err "NOTES.txt does not render with $values"; }
 done
+# The packaged chart (what `helm package` ships, .helmignore applied) installs the same way.
+if "$helm" package "$chart" -d "$out/pkg" >/dev/null 2>"$out/package.log"; then
+  "$helm" template meshmq "$out"/pkg/meshmq-*.tgz >/dev/null 2>"$out/package.log" || { cat "$out/package.log" >&2; err "the packaged chart does not render"; }
+else
+  cat "$out/package.log" >&2
+  err "helm package fails"
+fi
 # values.schema.json is enforced: these must be rejected.
 for bad in replicaCount=0 bogus=1 podAntiAffinity=sometimes service.type=Ingress listeners.mqtt.port=70000; do
   if "$helm" lint "$chart" --set "$bad" >/dev/null 2>&1; then err "values.schema.json accepts --set $bad"; fi
