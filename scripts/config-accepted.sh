@@ -15,13 +15,28 @@ help=$(MESHMQ_CONFIG= "$bin" --help)
 flags=(--config="$cfg" --node.data_dir="$tmp/data" --log.level=warn)
 mapfile -t ports < <(grep -oE -- '--[a-z0-9_.]+ PORT' <<<"$help" | cut -d' ' -f1)
 mapfile -t binds < <(grep -oE -- '--[a-z0-9_.]+\.bind [A-Z]+' <<<"$help" | cut -d' ' -f1)
-# Free ports from the kernel, released just before the broker binds them.
-mapfile -t free < <(/usr/bin/python3 - "${#ports[@]}" <<'PY'
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks:
+# A free port from the kernel (released just before the broker binds it) for every port key,
+# except those the config file turns off with 0: they stay off.
+mapfile -t free < <(/usr/bin/python3 - "$cfg" "${ports[@]}" <<'PY'
+import socket, sys, tomllib
+with open(sys.argv[1], "rb") as f:
+    config = tomllib.load(f)
+def value(key):
+    node = config
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+socks = []
+for flag in sys.argv[2:]:
+    if value(flag[2:]) == 0:
+        print("0")
+        continue
+    s = socket.socket()
     s.bind(("127.0.0.1", 0))
-print("\n".join(str(s.getsockname()[1]) for s in socks))
+    socks.append(s)
+    print(s.getsockname()[1])
 PY
 )
 for i in "${!ports[@]}"; do flags+=("${ports[$i]}=${free[$i]}"); done
