@@ -83,6 +83,12 @@ The broker's config.toml: what the chart must set for the pod's mounts and ports
 {{- $_ := set $c "auth" (dict "allow_anonymous" $v.auth.allowAnonymous "password_file" "/etc/meshmq/auth/passwords" "acl_file" "/etc/meshmq/auth/acl") -}}
 {{- end -}}
 {{- $_ := set $c "http" (dict "port" (ternary $v.http.port 0 $v.http.enabled)) -}}
+{{- /* Stop queueing before the volume is full rather than fail writes when it is. */ -}}
+{{- $size := $v.persistence.size -}}
+{{- if and $v.persistence.enabled $v.persistence.maxDiskPercent (regexMatch "^[0-9]+(Mi|Gi|Ti)$" $size) -}}
+{{- $mib := mul (atoi (regexReplaceAll "[^0-9]" $size "")) (get (dict "Mi" 1 "Gi" 1024 "Ti" 1048576) (regexReplaceAll "^[0-9]+" $size "")) -}}
+{{- $_ := set $c "storage" (dict "max_disk" (printf "%dMiB" (div (mul $mib $v.persistence.maxDiskPercent) 100))) -}}
+{{- end -}}
 {{- if $v.cluster.enabled -}}
 {{- $_ := set $c "cluster" (dict "port" $v.cluster.port "dns_name" (include "meshmq.headlessFqdn" .)) -}}
 {{- end -}}
