@@ -187,7 +187,7 @@ void Broker::restore_session(Session::Snapshot snapshot) {
   c.inflight_messages.add(static_cast<std::int64_t>(session->inflight_count()));
   workers_[owner]->offline.insert(session);
   std::lock_guard lock(registry_mu_);
-  registry_[session->client_id()] = session;
+  registry_.insert(session);
 }
 
 // --- subscriptions ---

@@ -178,7 +178,7 @@ Session::Snapshot Session::snapshot() const {
   Snapshot s;
   s.client_id = client_id_;
   s.expires_at = expires_at_;
-  s.subscriptions = subscriptions_;
+  for (const auto& [filter, qos] : subscriptions_) s.subscriptions.emplace(filter, qos);
   s.inflight = inflight_;
   s.queue.reserve(queue_.size());
   queue_.for_each([&](const Queued& q) { s.queue.push_back(q); });
@@ -188,7 +188,10 @@ Session::Snapshot Session::snapshot() const {
 
 void Session::restore(Snapshot s) {
   expires_at_ = s.expires_at;
-  subscriptions_ = std::move(s.subscriptions);
+  subscriptions_.clear();
+  for (auto& [filter, qos] : s.subscriptions) {
+    subscriptions_.insert_or_assign(std::string(filter), QoS(qos));
+  }
   inflight_ = std::move(s.inflight);
   inbound_qos2_ = std::move(s.inbound_qos2);
   queue_.clear();

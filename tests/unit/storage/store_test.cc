@@ -131,7 +131,7 @@ INSTANTIATE_TEST_SUITE_P(SyncModes, StoreTest, ::testing::Values("always", "batc
 TEST_P(StoreTest, SessionComesBackAfterReopenInOrder) {
   auto s = session("client-1");
   sessions->session_created(*s);
-  s->subscriptions()["a/+"] = QoS::kExactlyOnce;
+  s->subscriptions().insert_or_assign(std::string("a/+"), QoS::kExactlyOnce);
   sessions->subscription_set(*s, "a/+", QoS::kExactlyOnce);
   sessions->subscription_set(*s, "b/#", QoS::kAtLeastOnce);
   sessions->subscription_removed(*s, "b/#");
