@@ -89,7 +89,7 @@ const Acl& AccessControl::acl(std::size_t worker) {
 core::AuthResult AccessControl::authenticate(std::size_t, const core::Credentials& c) {
   core::AuthResult result;
   const bool has_username = c.username != nullptr && c.username->has_value();
-  if (settings_.cn_as_username && !c.certificate_cn.empty()) {
+  if (!c.certificate_cn.empty()) {
     // The certificate was verified by the TLS layer: it is the credential.
     result.username = std::string(c.certificate_cn);
     return result;

@@ -25,7 +25,6 @@ struct AuthSettings {
   std::string acl_file;       // empty = no rules: acl_default decides everything
   bool acl_default_allow = true;
   bool disconnect_on_denied_publish = false;
-  bool cn_as_username = false;  // TLS client certificate CN becomes the user name
 };
 
 class AccessControl final : public core::AccessPolicy {

@@ -21,8 +21,8 @@ struct Credentials {
   const std::optional<std::string>* username = nullptr;  // as sent in CONNECT
   const std::optional<std::string>* password = nullptr;  // binary; never log it
   std::string_view peer;                                 // "address:port"
-  // Common name of a verified TLS client certificate (empty without one). With tls.cn_as_username
-  // it becomes the identity's user name and the password is not checked.
+  // Common name of a verified TLS client certificate, set only with tls.cn_as_username: it is
+  // then the client's user name and the password is not checked.
   std::string_view certificate_cn;
 };
 

@@ -208,8 +208,9 @@ void Connection::handle_connect(codec::Connect&& connect) {
 
 bool Connection::authenticate(codec::Connect& connect) {
   AccessPolicy& access = broker_.access();
-  const Credentials credentials{client_id_, &connect.username, &connect.password, peer_,
-                                transport_certificate_cn()};
+  const Credentials credentials{
+      client_id_, &connect.username, &connect.password, peer_,
+      cn_as_username_ ? std::string_view(cert_common_name_) : std::string_view()};
   AuthResult auth = access.authenticate(worker_, credentials);
   // Not kept: nothing after this point needs the password, and it must never reach a log.
   connect.password.reset();

@@ -62,6 +62,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const std::string& client_id() const { return client_id_; }
   // The authenticated user name (empty for anonymous clients).
   const std::string& username() const { return username_; }
+  // Common name of a TLS client certificate that passed verification (empty without one).
+  const std::string& cert_common_name() const { return cert_common_name_; }
   Principal principal() const { return Principal{client_id_, username_}; }
   void hold(std::unique_ptr<AdmissionTicket> ticket) { ticket_ = std::move(ticket); }
   const std::string& peer() const { return peer_; }
@@ -75,8 +77,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   virtual void transport_pause_reading(bool paused) = 0;
   // Call on_timer() after `delay`, replacing any earlier timer.
   virtual void transport_arm_timer(std::chrono::milliseconds delay) = 0;
-  // Common name of the verified TLS client certificate; empty when there is none.
-  virtual std::string_view transport_certificate_cn() const { return {}; }
+  // For transports that verified a client certificate; call before the first on_bytes(). With
+  // `as_username` (tls.cn_as_username) the CN is the client's identity for authentication and
+  // the ACL, whatever user name and password the CONNECT carries.
+  void set_cert_common_name(std::string cn, bool as_username) {
+    cert_common_name_ = std::move(cn);
+    cn_as_username_ = as_username && !cert_common_name_.empty();
+  }
 
   // Output not yet handed to the socket, and output being written. Both count against
   // max_outgoing_bytes so a slow reader cannot grow the broker's memory without bound.
@@ -111,6 +118,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string held_;  // input received while blocked
   std::string client_id_;
   std::string username_;
+  std::string cert_common_name_;
+  bool cn_as_username_ = false;
   std::uint16_t keepalive_s_ = 0;
   Clock::time_point last_rx_;
   Clock::time_point connect_deadline_;

@@ -89,7 +89,6 @@ TEST_F(AccessControlTest, ConnackCodesTable) {
 TEST_F(AccessControlTest, CertificateCnIsTheUserWhenConfigured) {
   AuthSettings s;
   s.allow_anonymous = false;
-  s.cn_as_username = true;
   AccessControl ac(s, 1);
   ac.load();
   std::optional<std::string> none;
