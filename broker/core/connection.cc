@@ -35,6 +35,13 @@ LogLimiter publish_acl_log;
 LogLimiter publish_rate_log;
 }  // namespace
 
+struct Connection::Throttle {
+  TokenBucket bucket;
+  // Set while reading is paused: nothing else keeps a connection alive while it neither reads
+  // nor waits for the broker.
+  std::shared_ptr<Connection> hold;
+};
+
 Connection::Connection(Broker& broker, std::size_t worker, std::string peer)
     : broker_(broker),
       worker_(worker),
@@ -346,23 +353,22 @@ bool Connection::throttle_publishes() {
   const LimitOptions& limits = broker_.options().limits;
   if (limits.publish_rate == 0) return false;
   const auto now = Clock::now();
-  if (!publish_bucket_) {
+  if (!throttle_) {
     const std::uint32_t burst =
         limits.publish_burst != 0 ? limits.publish_burst : limits.publish_rate;
-    publish_bucket_ = std::make_unique<TokenBucket>(limits.publish_rate, burst, now);
+    throttle_.reset(new Throttle{TokenBucket(limits.publish_rate, burst, now), nullptr});
   }
   // This publish is already here and is served; reading stops until the next one is allowed, so
   // the client is slowed down by TCP backpressure and nothing it sent is lost.
-  publish_bucket_->take(now);
-  const auto wait = publish_bucket_->wait(now);
+  throttle_->bucket.take(now);
+  const auto wait = throttle_->bucket.wait(now);
   if (wait == Clock::duration::zero()) return false;
   counters().limit_publish_throttled.add();
   warn_limited(publish_rate_log,
                "client {} ({}): publishing faster than limits.publish_rate ({}/s): "
                "reading paused",
                client_id_, peer_, limits.publish_rate);
-  // Nothing else keeps a connection alive while it neither reads nor waits for the broker.
-  throttle_hold_ = shared_from_this();
+  throttle_->hold = shared_from_this();
   block();
   transport_arm_timer(std::chrono::ceil<std::chrono::milliseconds>(wait));
   return true;
@@ -424,7 +430,8 @@ void Connection::send(const codec::Packet& packet) {
 void Connection::close(std::string_view reason, bool publish_will) {
   if (closed_) return;
   closed_ = true;
-  auto self = std::move(throttle_hold_);  // released when this returns
+  // Released when this returns.
+  auto self = throttle_ ? std::move(throttle_->hold) : nullptr;
   const bool was_connected = state_ == State::kConnected;
   state_ = State::kClosed;
   counters().connections_closed.add();
@@ -479,8 +486,8 @@ void Connection::on_timer() {
       }
       break;
     case State::kConnected: {
-      if (throttle_hold_) {
-        auto self = std::move(throttle_hold_);
+      if (throttle_ && throttle_->hold) {
+        auto self = std::move(throttle_->hold);
         last_rx_ = now;  // the client was not silent; the broker was not reading
         arm_keepalive();
         unblock();

@@ -22,7 +22,6 @@
 namespace meshmq::core {
 
 class Broker;
-class TokenBucket;
 struct WorkerCounters;
 
 // Held by a connection for its lifetime; a transport's listener uses it to count its connections
@@ -125,8 +124,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Clock::time_point connect_deadline_;
   std::unique_ptr<codec::Will> will_;  // rare and large: kept out of line
   SessionPtr session_;
-  std::unique_ptr<TokenBucket> publish_bucket_;  // only with limits.publish_rate
-  std::shared_ptr<Connection> throttle_hold_;    // set while limits.publish_rate pauses reading
+  struct Throttle;
+  std::unique_ptr<Throttle> throttle_;  // only with limits.publish_rate: one pointer when idle
   std::unique_ptr<AdmissionTicket> ticket_;
 };
 
