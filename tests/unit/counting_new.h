@@ -56,3 +56,14 @@ class Counting {
 };
 
 }  // namespace meshmq::testing
+
+// Arrays too: sanitizers replace operator new[] themselves instead of forwarding to operator new.
+void* operator new[](std::size_t size) {
+  return operator new(size);
+}
+void operator delete[](void* p) noexcept {
+  operator delete(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  operator delete(p);
+}
