@@ -31,6 +31,8 @@ constexpr const char* kConfigEnv = "MESHMQ_CONFIG";
 // start inherits; those must not stop it. Every key has a '.', hence "__" in its variable, and a
 // variable starting with a section name (MESHMQ_LOG_LEVEL) is a misspelt key too.
 bool looks_like_key(std::string_view name) {
+  // Read by `meshmq ctl`, which an operator may run from the same shell as a node.
+  if (name == "MESHMQ_ADMIN_TOKEN" || name == "MESHMQ_ADMIN_URL") return false;
   std::string_view rest = name.substr(kEnvPrefix.size());
   if (rest.find("__") != std::string_view::npos) return true;
   std::string first_word;

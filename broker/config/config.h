@@ -27,6 +27,7 @@ namespace meshmq::config {
 struct NodeConfig {
   std::string name;  // default: the host name
   std::string data_dir = "./data";
+  std::uint32_t shutdown_grace_s = 10;  // SIGTERM -> exit, at most
 };
 
 // Per-listener admission limits, keys listeners.<name>.max_connections / connect_rate; every
@@ -54,6 +55,19 @@ struct LimitsConfig {  // keys limits.* that belong to the node (the core's are 
   std::uint32_t max_connections = 0;  // all listeners together; 0 = open-file limit minus 256
 };
 
+struct HttpConfig {  // keys http.*: /metrics, /healthz, /readyz, /api/v1/
+  std::string bind = "0.0.0.0";
+  std::uint16_t port = 8080;  // 0 = off
+};
+
+struct AdminConfig {
+  std::string token;  // bearer token for /api/v1/; empty = admin API refused
+};
+
+struct SysConfig {
+  std::uint32_t interval_s = 10;  // $SYS republish period; 0 = no $SYS topics
+};
+
 struct LogConfig {
   std::string level = "info";  // trace|debug|info|warn|error|off
 };
@@ -71,6 +85,9 @@ struct Config {
   LogConfig log;
   AuthConfig auth;
   LimitsConfig limits;
+  HttpConfig http;
+  AdminConfig admin;
+  SysConfig sys;
 };
 
 // Outcome of load(). Exactly one of the three cases holds:

@@ -337,6 +337,12 @@ struct StringType {
   std::string show(const std::string& v) const { return v; }
 };
 
+// Tokens and passwords: parsed like text, never shown (describe() goes to the startup log).
+struct SecretType : StringType {
+  SecretType() : StringType{"SECRET", nullptr} {}
+  std::string show(const std::string& v) const { return v.empty() ? "" : "(set)"; }
+};
+
 StringType node_name_type() {
   // The name ends up in cluster membership, file names and $SYS topics, so it is kept to
   // characters that are safe in all of them; every ordinary host name qualifies.
@@ -542,6 +548,22 @@ std::vector<Key> build_table() {
       "dropped (counted); 0 = unlimited",
       size_type(0, std::numeric_limits<std::uint64_t>::max()),
       [](auto& c) -> auto& { return c.storage.max_disk; }));
+  t.push_back(make_key(
+      "node.shutdown_grace",
+      "On SIGTERM: longest time to stop listeners, leave the cluster, flush storage and exit",
+      duration_type(1, 3600), [](auto& c) -> auto& { return c.node.shutdown_grace_s; }));
+  t.push_back(make_key(
+      "http.bind", "IP address of the HTTP endpoint (/metrics, /healthz, /readyz, /api/v1/)",
+      address_type(), [](auto& c) -> auto& { return c.http.bind; }));
+  t.push_back(make_key(
+      "http.port", "HTTP port for metrics, health and the admin API; 0 turns it off", port_type(),
+      [](auto& c) -> auto& { return c.http.port; }));
+  t.push_back(make_key(
+      "admin.token", "Bearer token for the admin API (/api/v1/); empty refuses every request",
+      SecretType{}, [](auto& c) -> auto& { return c.admin.token; }));
+  t.push_back(make_key(
+      "sys.interval", "Period of the retained $SYS/broker(s)/... statistics; 0 = no $SYS topics",
+      duration_type(0, 86400), [](auto& c) -> auto& { return c.sys.interval_s; }));
   return t;
 }
 

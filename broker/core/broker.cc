@@ -289,9 +289,10 @@ void Broker::finish_subscribe(const std::shared_ptr<Connection>& conn, const cod
   const SessionPtr& session = conn->session();
   WorkerCounters& c = counters(conn->worker());
   for (const RouteChange& g : granted) {
-    retained_.match(g.filter, [&](const MessagePtr& m) {
-      session->deliver(m, min_qos(m->qos, g.qos), true, c);
-    });
+    // Only a filter starting with "$SYS" can match a $SYS topic (MQTT-4.7.2-1).
+    RetainedStore& store = g.filter.starts_with("$SYS") ? sys_retained_ : retained_;
+    store.match(g.filter,
+                [&](const MessagePtr& m) { session->deliver(m, min_qos(m->qos, g.qos), true, c); });
   }
 }
 
@@ -314,7 +315,10 @@ void Broker::publish(MessagePtr message) {
   const std::size_t here = executor_.current();
   Worker& w = *workers_[here];
   w.touched.clear();
-  if (message->retain && !retained_.set(message)) {
+  const bool sys = message->topic.starts_with("$SYS/");
+  if (message->retain && sys) {
+    sys_retained_.set(message);
+  } else if (message->retain && !retained_.set(message)) {
     w.counters.dropped_retained_limit.add();
     spdlog::warn("retained message on {} dropped: mqtt.retained_max_count ({}) reached",
                  message->topic, options_.retained_max_count);
@@ -479,6 +483,121 @@ BrokerStats Broker::stats() {
   s.retained = retained_.size();
   s.routes = route_count_.load(std::memory_order_relaxed);
   return s;
+}
+
+// --- administration ---
+
+void Broker::on_owner(SessionPtr session, std::function<void(const SessionPtr&)> fn) {
+  const std::size_t owner = session->owner();
+  executor_.post(owner, [this, owner, session = std::move(session), fn = std::move(fn)]() mutable {
+    if (session->owner() != owner) {
+      on_owner(std::move(session), std::move(fn));  // taken over meanwhile: follow it
+      return;
+    }
+    fn(session);
+  });
+}
+
+void Broker::inspect_sessions(std::function<void(std::vector<SessionInfo>)> done) {
+  std::vector<SessionPtr> all;
+  {
+    std::lock_guard lock(registry_mu_);
+    all.reserve(registry_.size());
+    for (const auto& [id, s] : registry_) all.push_back(s);
+  }
+  if (all.empty()) {
+    done({});
+    return;
+  }
+  struct Gather {
+    std::mutex mu;
+    std::vector<SessionInfo> infos;
+    std::size_t remaining;
+    std::function<void(std::vector<SessionInfo>)> done;
+  };
+  auto g = std::make_shared<Gather>();
+  g->remaining = all.size();
+  g->done = std::move(done);
+  for (SessionPtr& s : all) {
+    on_owner(std::move(s), [g](const SessionPtr& session) {
+      SessionInfo info;
+      const bool live = !session->discarded();
+      if (live) {
+        info.client_id = session->client_id();
+        info.persistent = session->persistent();
+        if (const Connection* c = session->connection()) {
+          info.connected = true;
+          info.peer = c->peer();
+        }
+        info.queued = session->queued_count();
+        info.inflight = session->inflight_count();
+        for (const auto& [filter, qos] : session->subscriptions()) {
+          info.subscriptions.emplace_back(filter, qos);
+        }
+      }
+      std::lock_guard lock(g->mu);
+      if (live) g->infos.push_back(std::move(info));
+      if (--g->remaining == 0) g->done(std::move(g->infos));
+    });
+  }
+}
+
+void Broker::kick(const std::string& client_id, std::function<void(bool)> done) {
+  SessionPtr session;
+  {
+    std::lock_guard lock(registry_mu_);
+    auto it = registry_.find(client_id);
+    if (it != registry_.end()) session = it->second;
+  }
+  if (!session) {
+    done(false);
+    return;
+  }
+  on_owner(std::move(session), [done = std::move(done)](const SessionPtr& s) {
+    Connection* c = s->discarded() ? nullptr : s->connection();
+    if (c != nullptr) c->close("kicked through the admin API");
+    done(c != nullptr);
+  });
+}
+
+namespace {
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += ch;  // UTF-8 passes through: client ids are valid UTF-8 (the codec checks)
+    }
+  }
+  out += '"';
+}
+}  // namespace
+
+void Broker::client_event(const Connection& conn, bool connected) {
+  if (event_prefix_.empty()) return;
+  auto m = std::make_shared<Message>();
+  // One topic level per client: characters that would split it or act as wildcards become '_'.
+  std::string id = conn.client_id();
+  for (char& ch : id) {
+    if (ch == '/' || ch == '+' || ch == '#') ch = '_';
+  }
+  m->topic = event_prefix_ + "clients/" + id + (connected ? "/connected" : "/disconnected");
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  m->payload = "{\"client_id\":";
+  append_json_string(m->payload, conn.client_id());
+  m->payload += ",\"peer\":";
+  append_json_string(m->payload, conn.peer());
+  m->payload += ",\"timestamp_ms\":" + std::to_string(now_ms) + "}";
+  publish(std::move(m));
 }
 
 }  // namespace meshmq::core

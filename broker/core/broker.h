@@ -23,6 +23,7 @@
 #include "broker/core/access.h"
 #include "broker/core/counters.h"
 #include "broker/core/executor.h"
+#include "broker/core/memory_retained_store.h"
 #include "broker/core/message.h"
 #include "broker/core/options.h"
 #include "broker/core/retained_store.h"
@@ -39,6 +40,17 @@ struct BrokerStats {
   std::size_t subscriptions = 0;  // (filter, session) pairs
   std::size_t retained = 0;
   std::size_t routes = 0;  // distinct filters with a subscriber on this node
+};
+
+// One session as the admin API shows it, read on its owner worker.
+struct SessionInfo {
+  std::string client_id;
+  std::string peer;  // empty while offline
+  bool connected = false;
+  bool persistent = false;
+  std::size_t queued = 0;
+  std::size_t inflight = 0;
+  std::vector<std::pair<std::string, QoS>> subscriptions;
 };
 
 class Broker {
@@ -86,6 +98,22 @@ class Broker {
   void tick(std::size_t worker, Clock::time_point now);
 
   BrokerStats stats();
+
+  // --- administration; callable from any thread (the HTTP thread) ---
+  // Reads every session on its owner worker; `done` gets them all, on a worker (or right away on
+  // the caller's thread when there are none).
+  void inspect_sessions(std::function<void(std::vector<SessionInfo>)> done);
+  // Closes the client's connection on its owner worker, publishing its will as for any close the
+  // client did not ask for; its persistent session stays. done(false): no client connected with
+  // that id.
+  void kick(const std::string& client_id, std::function<void(bool)> done);
+
+  // Client connected/disconnected events go to <prefix>clients/<client id>/{connected,
+  // disconnected} (not retained) once a prefix is set, e.g. "$SYS/brokers/node1/". Set before the
+  // workers start.
+  void set_event_prefix(std::string prefix) { event_prefix_ = std::move(prefix); }
+  // Called by the connection on its worker.
+  void client_event(const Connection& conn, bool connected);
 
  private:
   using Trie = topic::SubscriptionTrie<SessionPtr, QoS>;
@@ -142,6 +170,8 @@ class Broker {
   void schedule_flush(std::size_t worker);
   void join_done(const JoinPtr& join, bool ok);
   void release_acks(std::size_t worker);
+  // Runs fn(session) on the session's owner worker, following it if it moves meanwhile.
+  void on_owner(SessionPtr session, std::function<void(const SessionPtr&)> fn);
 
   const MqttOptions& options_;
   Executor& executor_;
@@ -170,7 +200,13 @@ class Broker {
   std::unordered_set<SessionPtr, IdHash, IdEqual> registry_;
   std::atomic<std::uint64_t> assigned_ids_{0};
   std::atomic<std::int64_t> subscription_count_{0};
-  std::atomic<std::size_t> route_count_{0};  // worker 0's replica, which all others equal
+  std::atomic<std::size_t> route_count_{0};
+  std::string event_prefix_;
+  // The broker's own retained $SYS messages: kept apart from clients' retained messages, so they
+  // never count against mqtt.retained_max_count, reach the disk or get replicated to peers.
+  MqttOptions sys_retained_options_{.retained_max_count = 0, .retained_max_age_s = 0};
+  MemoryRetainedStore sys_retained_{
+      sys_retained_options_};  // worker 0's replica, which all others equal
 };
 
 }  // namespace meshmq::core

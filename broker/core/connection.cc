@@ -261,6 +261,7 @@ void Connection::finish_connect(SessionPtr session, bool session_present) {
       "{})",
       client_id_, peer_, username_, !session_->persistent(), keepalive_s_, session_present);
   arm_keepalive();
+  broker_.client_event(*this, true);
   session_->resume(counters());
   unblock();
 }
@@ -446,6 +447,7 @@ void Connection::close(std::string_view reason, bool publish_will) {
     will_.reset();
     broker_.publish(std::move(message));
   }
+  if (was_connected) broker_.client_event(*this, false);
   if (session_) {
     broker_.connection_closed(*this, session_);
     session_.reset();

@@ -28,6 +28,8 @@ struct Message {
   QoS qos = QoS::kAtMostOnce;
   bool retain = false;
   Clock::time_point received_at = Clock::now();
+  // About this node only (the $SYS/broker/... tree): never forwarded to cluster peers.
+  bool node_local = false;
 };
 
 using MessagePtr = std::shared_ptr<const Message>;

@@ -1,6 +1,7 @@
 #include "broker/core/metrics.h"
 
 #include <cctype>
+#include <initializer_list>
 #include <string>
 
 #include "broker/codec/packet.h"
@@ -88,9 +89,9 @@ Row gauge_row(const char* name, const char* help, Field field) {
 
 template <std::size_t N>
 void per_index(std::vector<Row>& rows, const char* name, const char* help, const char* label,
-               CounterArray<N> WorkerCounters::*field, std::size_t first, std::size_t last,
+               CounterArray<N> WorkerCounters::*field, std::initializer_list<std::size_t> indexes,
                const std::function<std::string(std::size_t)>& label_value) {
-  for (std::size_t i = first; i <= last; ++i) {
+  for (std::size_t i : indexes) {
     rows.push_back(Row{
         name,
         help,
@@ -111,15 +112,15 @@ const std::vector<Row>& worker_rows() {
     std::vector<Row> r;
     auto qos = [](std::size_t q) { return std::to_string(q); };
     per_index(r, "meshmq_messages_received_total", "PUBLISH packets received from clients", "qos",
-              &WorkerCounters::messages_received, 0, 2, qos);
+              &WorkerCounters::messages_received, {0, 1, 2}, qos);
     per_index(r, "meshmq_messages_sent_total", "PUBLISH packets sent to clients (resends included)",
-              "qos", &WorkerCounters::messages_sent, 0, 2, qos);
+              "qos", &WorkerCounters::messages_sent, {0, 1, 2}, qos);
     per_index(r, "meshmq_messages_received_bytes_total",
               "Payload bytes of PUBLISH packets received from clients", "qos",
-              &WorkerCounters::message_bytes_received, 0, 2, qos);
+              &WorkerCounters::message_bytes_received, {0, 1, 2}, qos);
     per_index(r, "meshmq_messages_sent_bytes_total",
               "Payload bytes of PUBLISH packets sent to clients", "qos",
-              &WorkerCounters::message_bytes_sent, 0, 2, qos);
+              &WorkerCounters::message_bytes_sent, {0, 1, 2}, qos);
     const char* dropped = "meshmq_messages_dropped_total";
     const char* dropped_help = "Messages not delivered or not stored, by reason";
     r.push_back(counter_row(dropped, dropped_help, {{"reason", "queue_full"}},
@@ -136,12 +137,20 @@ const std::vector<Row>& worker_rows() {
         counter_row("meshmq_publishes_refused_storage_failed_total",
                     "QoS 1/2 publishes not acknowledged (connection closed): storage failed", {},
                     &WorkerCounters::refused_storage_failed));
-    const auto first = static_cast<std::size_t>(codec::PacketType::kConnect);
-    const auto last = static_cast<std::size_t>(codec::PacketType::kDisconnect);
-    per_index(r, "meshmq_packets_received_total", "MQTT packets received, by type", "type",
-              &WorkerCounters::packets_received, first, last, packet_label);
+    // Only the types each direction can carry: a broker never receives CONNACK nor sends CONNECT.
+    using T = codec::PacketType;
+    auto n = [](T t) { return static_cast<std::size_t>(t); };
+    per_index(
+        r, "meshmq_packets_received_total", "MQTT packets received, by type", "type",
+        &WorkerCounters::packets_received,
+        {n(T::kConnect), n(T::kPublish), n(T::kPuback), n(T::kPubrec), n(T::kPubrel),
+         n(T::kPubcomp), n(T::kSubscribe), n(T::kUnsubscribe), n(T::kPingreq), n(T::kDisconnect)},
+        packet_label);
     per_index(r, "meshmq_packets_sent_total", "MQTT packets sent, by type", "type",
-              &WorkerCounters::packets_sent, first, last, packet_label);
+              &WorkerCounters::packets_sent,
+              {n(T::kConnack), n(T::kPublish), n(T::kPuback), n(T::kPubrec), n(T::kPubrel),
+               n(T::kPubcomp), n(T::kSuback), n(T::kUnsuback), n(T::kPingresp)},
+              packet_label);
     r.push_back(counter_row("meshmq_network_received_bytes_total",
                             "Bytes read from client connections", {},
                             &WorkerCounters::bytes_received));

@@ -22,6 +22,8 @@ class RetainedStore {
   // Drops expired messages; called periodically off the publish path.
   virtual void purge_expired(Clock::time_point now) = 0;
   virtual std::size_t size() const = 0;
+  // Makes every stored message durable; called once at shutdown after the workers stopped.
+  virtual void flush() {}
 };
 
 }  // namespace meshmq::core

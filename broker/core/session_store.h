@@ -54,6 +54,9 @@ class SessionStore {
   // True while storage.max_disk is exceeded: new messages for queues of persistent sessions are
   // dropped and counted, like a full queue.
   virtual bool full() const { return false; }
+
+  // Makes everything reported so far durable; called once at shutdown after the workers stopped.
+  virtual void flush() {}
 };
 
 // For clean-session-only deployments and tests: nothing to write, always durable.

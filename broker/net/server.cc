@@ -5,17 +5,26 @@
 #include <atomic>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <condition_variable>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
 #include "broker/auth/access_control.h"
 #include "broker/core/broker.h"
 #include "broker/core/connection.h"
+#include "broker/core/metrics.h"
 #include "broker/net/admission.h"
 #include "broker/net/tcp_listener.h"
 #include "broker/net/worker_pool.h"
+#include "broker/ops/admin_api.h"
+#include "broker/ops/health.h"
+#include "broker/ops/http_server.h"
+#include "broker/ops/process_metrics.h"
+#include "broker/ops/sys_topics.h"
 #include "broker/storage/backend.h"
 
 namespace meshmq::net {
@@ -50,6 +59,36 @@ const config::Config& with_data_dir(const config::Config& cfg) {
   }
   return cfg;
 }
+// Ends the process if a graceful stop takes longer than node.shutdown_grace: a stuck flush or peer
+// must not keep a terminating pod (or an operator) waiting forever.
+class StopDeadline {
+ public:
+  ~StopDeadline() { disarm(); }
+  void arm(std::chrono::seconds grace) {
+    thread_ = std::thread([this, grace] {
+      std::unique_lock lock(mu_);
+      if (cv_.wait_for(lock, grace, [this] { return done_; })) return;
+      spdlog::error("graceful stop took longer than node.shutdown_grace ({} s): exiting now",
+                    grace.count());
+      spdlog::default_logger()->flush();
+      std::_Exit(1);
+    });
+  }
+  void disarm() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
 }  // namespace
 
 struct Server::Impl {
@@ -62,11 +101,24 @@ struct Server::Impl {
         broker(cfg.mqtt, pool, storage.retained(), storage.sessions()),
         access(auth_settings(cfg), pool.size()),
         signals(pool.context(0), SIGINT, SIGTERM),
-        reload_signal(pool.context(0), SIGHUP) {
+        reload_signal(pool.context(0), SIGHUP),
+        admin{broker,          storage.retained(), metrics, health,
+              cfg.admin.token, cfg.node.name,      nullptr} {
     for (std::size_t i = 0; i < pool.size(); ++i) {
       ticks.push_back(std::make_unique<asio::steady_timer>(pool.context(i)));
     }
     broker.set_access(access);
+    core::add_broker_metrics(metrics, broker);
+    ops::add_process_metrics(metrics);
+    // Extension points for the cluster and storage: their metrics (metrics.add_collector), their
+    // readiness (health.add_check("cluster"/"storage", ...)), their status in the admin API
+    // (admin.cluster_status) and the leave step of a graceful stop (leave_cluster).
+    health.add_check("listeners", [this] { return listeners_up.load(); });
+    if (cfg.sys.interval_s != 0) {
+      broker.set_event_prefix("$SYS/brokers/" + cfg.node.name + "/");
+      sys = std::make_unique<ops::SysPublisher>(pool.context(0), broker, metrics, cfg.node.name,
+                                                std::chrono::seconds(cfg.sys.interval_s));
+    }
   }
 
   // SIGHUP: re-read the password file and the ACL; connections stay up.
@@ -89,12 +141,23 @@ struct Server::Impl {
     });
   }
 
+  // Runs on worker 0 (the signal set's context). Order: stop being ready and stop accepting, tell
+  // the cluster, then close the clients (they reconnect through the load balancer to other nodes);
+  // storage is flushed in run() once every worker has finished.
   void stop(int signal_number) {
-    spdlog::info("signal {} received: closing listeners and connections", signal_number);
+    spdlog::info("signal {} received: stopping within {} s (node.shutdown_grace)", signal_number,
+                 cfg.node.shutdown_grace_s);
+    deadline.arm(std::chrono::seconds(cfg.node.shutdown_grace_s));
+    health.set_stopping();
     stopping = true;
     error_code ignored;
     reload_signal.cancel(ignored);
     if (tcp) tcp->stop();
+    if (sys) sys->stop();
+    leave_cluster([this] { close_clients(); });
+  }
+
+  void close_clients() {
     for (std::size_t i = 0; i < pool.size(); ++i) {
       pool.post(i, [this, i] {
         error_code ec;
@@ -122,6 +185,16 @@ struct Server::Impl {
   std::vector<std::unique_ptr<asio::steady_timer>> ticks;
   std::unique_ptr<TcpListener> tcp;
   std::atomic<bool> stopping{false};  // read by every worker's tick
+  core::MetricsRegistry metrics;
+  ops::Health health;
+  ops::AdminContext admin;
+  std::unique_ptr<ops::HttpServer> http;
+  std::unique_ptr<ops::SysPublisher> sys;
+  std::atomic<bool> listeners_up{false};
+  StopDeadline deadline;
+  // Graceful stop, cluster step: tell the peers this node leaves and withdraw its routes, then call
+  // done (on any thread). Single node: nothing to tell.
+  std::function<void(std::function<void()> done)> leave_cluster = [](auto done) { done(); };
 };
 
 Server::Server(config::Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
@@ -133,6 +206,14 @@ void Server::run() {
   s.access.load();
   spdlog::info("accepting at most {} connections (limits.max_connections)", s.admission.max());
   s.storage.restore(s.broker);  // sessions and routes in place before any client can connect
+  if (s.cfg.http.port != 0) {
+    s.http = std::make_unique<ops::HttpServer>(
+        [&s](const ops::HttpRequest& r) { return ops::handle_http(s.admin, r); });
+    s.http->listen(s.cfg.http.bind, s.cfg.http.port);
+    s.http->start();
+    spdlog::info("HTTP (/metrics, /healthz, /readyz, /api/v1/) listening on {}:{}", s.cfg.http.bind,
+                 s.http->port());
+  }
   if (s.cfg.tcp.port != 0) {
     s.tcp = std::make_unique<TcpListener>(s.broker, s.pool, 0);
     s.tcp->set_admission(&s.tcp_admission);
@@ -140,14 +221,21 @@ void Server::run() {
     s.tcp->start();
     spdlog::info("MQTT/TCP listening on {}:{}", s.cfg.tcp.bind, s.tcp->port());
   }
+  s.listeners_up = true;
   s.signals.async_wait([&s](const error_code& ec, int signal_number) {
     if (!ec) s.stop(signal_number);
   });
   s.wait_for_reload();
   for (std::size_t i = 0; i < s.pool.size(); ++i) s.schedule_tick(i);
+  if (s.sys) s.sys->start();
   spdlog::info("meshmq node {} running with {} worker threads", s.cfg.node.name, s.pool.size());
   s.pool.start();
   s.pool.join();
+  // Every worker is done: nothing changes the stores any more.
+  s.storage.sessions().flush();
+  s.storage.retained().flush();
+  if (s.http) s.http->stop();
+  s.deadline.disarm();
   spdlog::info("meshmq node {} stopped", s.cfg.node.name);
 }
 

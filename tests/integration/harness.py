@@ -13,6 +13,7 @@ otherwise.
 
 from __future__ import annotations
 
+import http.client as http_client
 import os
 import queue
 import re
@@ -143,10 +144,14 @@ def mosquitto_conf(port: int, opts: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def meshmq_args(port: int, data_dir: Path, name: str, opts: dict) -> list[str]:
+def meshmq_args(port: int, data_dir: Path, name: str, opts: dict,
+                http_port: int = 0) -> list[str]:
     base = {
         "listeners.tcp.port": port,
         "listeners.tcp.bind": HOST,
+        # Never the default 8080: parallel tests would collide on it.
+        "http.port": http_port,
+        "http.bind": HOST,
         "node.data_dir": str(data_dir),
         "node.name": name,
         "log.level": os.environ.get("MESHMQ_TEST_LOG_LEVEL", "debug"),
@@ -171,6 +176,7 @@ class Broker:
         self.name = name
         self.kind = broker_kind()
         self.port: Optional[int] = None
+        self.http_port: Optional[int] = None  # /metrics, /healthz, /readyz, /api/v1/ (meshmq)
         self.proc: Optional[subprocess.Popen] = None
         self.log_path = self.workdir / "broker.log"
         self.data_dir = self.workdir / "data"
@@ -186,6 +192,7 @@ class Broker:
         last = ""
         for _ in range(attempts):
             self.port = free_port()
+            self.http_port = free_port()
             self._spawn()
             ok, last = self._wait_ready(timeout)
             if ok:
@@ -213,7 +220,7 @@ class Broker:
                 raise AssertionError(
                     f"meshmq binary not found at {binary} (build it, or set MESHMQ_BIN, "
                     f"or run with MESHMQ_TEST_BROKER=mosquitto)")
-            cmd = meshmq_args(self.port, self.data_dir, self.name, self.opts)
+            cmd = meshmq_args(self.port, self.data_dir, self.name, self.opts, self.http_port)
         self._log.write(("=== " + " ".join(cmd) + "\n").encode())
         self._log.flush()
         self.cmd = cmd
@@ -298,6 +305,18 @@ class Broker:
 
     def raw(self, **kw) -> "RawClient":
         return RawClient(self.port, **kw)
+
+    def http(self, path: str, method: str = "GET", token: Optional[str] = None,
+             timeout: float = WAIT):
+        """One request to the broker's HTTP port: (status, content type, body bytes)."""
+        conn = http_client.HTTPConnection(HOST, self.http_port, timeout=timeout)
+        try:
+            headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+            conn.request(method, path, headers=headers)
+            r = conn.getresponse()
+            return r.status, r.getheader("Content-Type", ""), r.read()
+        finally:
+            conn.close()
 
     def assert_serves(self, tag: str = "check"):
         """The broker is alive and a fresh pair of clients can publish and receive."""

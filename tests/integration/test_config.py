@@ -20,13 +20,15 @@ ALL_KEYS = [
     "broker.threads", "mqtt.max_inflight", "mqtt.max_queued_messages", "mqtt.queue_qos0",
     "mqtt.session_expiry", "mqtt.connect_timeout", "mqtt.max_packet_size",
     "mqtt.max_outgoing_bytes", "mqtt.retained_max_count", "mqtt.retained_max_age",
+    "http.port", "http.bind", "admin.token", "sys.interval", "node.shutdown_grace",
 ]
 
 
 def _base_args(tmp_path, port=None):
     """Loopback-only flags, so that nothing ever listens on 0.0.0.0 or the default port."""
     return [str(meshmq_bin()), f"--listeners.tcp.port={port or free_port()}",
-            f"--listeners.tcp.bind={HOST}", f"--node.data_dir={tmp_path / 'data'}"]
+            f"--listeners.tcp.bind={HOST}", f"--node.data_dir={tmp_path / 'data'}",
+            "--http.port=0"]
 
 
 def _env(**extra):
@@ -129,7 +131,8 @@ def test_help_lists_keys(tmp_path):
 
 def test_port_from_environment(tmp_path):
     port = free_port()
-    args = [str(meshmq_bin()), f"--listeners.tcp.bind={HOST}", f"--node.data_dir={tmp_path / 'd'}"]
+    args = [str(meshmq_bin()), f"--listeners.tcp.bind={HOST}", f"--node.data_dir={tmp_path / 'd'}",
+            "--http.port=0"]
     env = _env(MESHMQ_LISTENERS__TCP__PORT=str(port))
     with _Proc(args, port, env, tmp_path / "log") as p:
         _roundtrip(port)

@@ -144,6 +144,9 @@ cp "$MESHMQ" "$RESULTS/bin/meshmq"
 cp "$BENCH" "$RESULTS/bin/meshmq-bench"
 MESHMQ_SRC=$MESHMQ
 MESHMQ=$RESULTS/bin/meshmq BENCH=$RESULTS/bin/meshmq-bench
+# Builds with an HTTP endpoint would bind its default port 8080; the benchmark needs none of it.
+MESHMQ_EXTRA=()
+"$MESHMQ" --help 2>/dev/null | grep -q 'http\.port' && MESHMQ_EXTRA=(--http.port=0)
 
 # --- wait for a quiet machine -----------------------------------------------------------------
 load1() { cut -d' ' -f1 /proc/loadavg; }
@@ -230,7 +233,7 @@ EOF
     prlimit --nofile=20000:20000 taskset -c "$BROKER_CPU" \
       "$MESHMQ" --listeners.tcp.bind=127.0.0.1 --listeners.tcp.port="$port" \
       --mqtt.max_inflight=32 --mqtt.max_queued_messages=1000 --log.level=warn \
-      --broker.threads=1 --node.data_dir="$dir/data" >"$dir/broker.log" 2>&1 &
+      --broker.threads=1 --node.data_dir="$dir/data" "${MESHMQ_EXTRA[@]}" >"$dir/broker.log" 2>&1 &
   fi
   BROKER_PID=$!
   PIDS+=("$BROKER_PID")

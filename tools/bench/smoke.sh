@@ -26,7 +26,7 @@ free_port() {
 # Another test may take the port between free_port and the broker's bind: try a few.
 for attempt in 1 2 3 4 5; do
   port=$(free_port)
-  "$broker_bin" --listeners.tcp.port="$port" --listeners.tcp.bind=127.0.0.1 \
+  "$broker_bin" --listeners.tcp.port="$port" --listeners.tcp.bind=127.0.0.1 --http.port=0 \
     --node.data_dir="$work/data" >"$work/broker.log" 2>&1 &
   broker_pid=$!
   for _ in $(seq 50); do

@@ -582,6 +582,8 @@ TEST_F(ConfigTest, NonKeyEnvVariablesAreIgnored) {
   env_ = {{"MESHMQ_CONFIG", path},
           {"MESHMQ_TEST_STAGES", "release asan"},
           {"MESHMQ_BIN", "/usr/bin/meshmq"},
+          {"MESHMQ_ADMIN_TOKEN", "for meshmq ctl"},
+          {"MESHMQ_ADMIN_URL", "http://127.0.0.1:8080"},
           {"MESHMQ_", "x"},
           {"MESHMQPORT", "1"},
           {"OTHER_LISTENERS__TCP__PORT", "1"}};
