@@ -582,22 +582,22 @@ void append_json_string(std::string& out, std::string_view s) {
 
 void Broker::client_event(const Connection& conn, bool connected) {
   if (event_prefix_.empty()) return;
-  auto m = std::make_shared<Message>();
   // One topic level per client: characters that would split it or act as wildcards become '_'.
   std::string id = conn.client_id();
   for (char& ch : id) {
     if (ch == '/' || ch == '+' || ch == '#') ch = '_';
   }
-  m->topic = event_prefix_ + "clients/" + id + (connected ? "/connected" : "/disconnected");
+  const std::string topic =
+      event_prefix_ + "clients/" + id + (connected ? "/connected" : "/disconnected");
   const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
-  m->payload = "{\"client_id\":";
-  append_json_string(m->payload, conn.client_id());
-  m->payload += ",\"peer\":";
-  append_json_string(m->payload, conn.peer());
-  m->payload += ",\"timestamp_ms\":" + std::to_string(now_ms) + "}";
-  publish(std::move(m));
+  std::string payload = "{\"client_id\":";
+  append_json_string(payload, conn.client_id());
+  payload += ",\"peer\":";
+  append_json_string(payload, conn.peer());
+  payload += ",\"timestamp_ms\":" + std::to_string(now_ms) + "}";
+  publish(make_message(topic, payload, QoS::kAtMostOnce, false));
 }
 
 }  // namespace meshmq::core

@@ -160,9 +160,9 @@ HttpResponse admin(AdminContext& ctx, const HttpRequest& req, const Target& t) {
         truncated = true;
         return;
       }
-      list.push_back({{"topic", m->topic},
+      list.push_back({{"topic", std::string(m->topic)},
                       {"qos", static_cast<int>(m->qos)},
-                      {"payload", m->payload},
+                      {"payload", std::string(m->payload)},
                       {"payload_bytes", m->payload.size()}});
     });
     return json_response(200, json{{"retained", std::move(list)}, {"truncated", truncated}});

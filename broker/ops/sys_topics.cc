@@ -96,11 +96,10 @@ void SysPublisher::publish_all() {
   for (auto& [leaf, value] :
        sys_leaves(metrics_.collect(), uptime, std::chrono::system_clock::now())) {
     for (bool local : {false, true}) {
-      auto m = std::make_shared<core::Message>();
-      m->topic = (local ? std::string("$SYS/broker/") : node_prefix) + leaf;
-      m->payload = value;
-      m->qos = core::QoS::kAtMostOnce;
-      m->retain = true;
+      const std::string topic = (local ? std::string("$SYS/broker/") : node_prefix) + leaf;
+      // Still only ours: setting the flag before anyone else sees the message is safe.
+      auto m = std::const_pointer_cast<core::Message>(
+          core::make_message(topic, value, core::QoS::kAtMostOnce, true));
       m->node_local = local;
       broker_.publish(std::move(m));
     }
