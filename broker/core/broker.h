@@ -204,7 +204,12 @@ class Broker {
   std::string event_prefix_;
   // The broker's own retained $SYS messages: kept apart from clients' retained messages, so they
   // never count against mqtt.retained_max_count, reach the disk or get replicated to peers.
-  MqttOptions sys_retained_options_{.retained_max_count = 0, .retained_max_age_s = 0};
+  MqttOptions sys_retained_options_ = [] {
+    MqttOptions o;
+    o.retained_max_count = 0;  // unlimited
+    o.retained_max_age_s = 0;  // never expire
+    return o;
+  }();
   MemoryRetainedStore sys_retained_{
       sys_retained_options_};  // worker 0's replica, which all others equal
 };
