@@ -503,7 +503,7 @@ void Broker::inspect_sessions(std::function<void(std::vector<SessionInfo>)> done
   {
     std::lock_guard lock(registry_mu_);
     all.reserve(registry_.size());
-    for (const auto& [id, s] : registry_) all.push_back(s);
+    all.assign(registry_.begin(), registry_.end());
   }
   if (all.empty()) {
     done({});
@@ -546,8 +546,8 @@ void Broker::kick(const std::string& client_id, std::function<void(bool)> done) 
   SessionPtr session;
   {
     std::lock_guard lock(registry_mu_);
-    auto it = registry_.find(client_id);
-    if (it != registry_.end()) session = it->second;
+    auto it = registry_.find(std::string_view(client_id));
+    if (it != registry_.end()) session = *it;
   }
   if (!session) {
     done(false);

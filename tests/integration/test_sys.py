@@ -44,7 +44,7 @@ def _retained(client, flt):
     return got
 
 
-def _next_value(client, topic, pred, timeout=10.0):
+def _next_value(client, topic, pred, timeout=20.0):
     """Waits (bounded) for a publication of `topic` whose integer payload satisfies pred."""
     sub = client(uid("sysw"))
     sub.connect()
