@@ -68,6 +68,31 @@ struct SysConfig {
   std::uint32_t interval_s = 10;  // $SYS republish period; 0 = no $SYS topics
 };
 
+struct WsListenerConfig {  // keys listeners.ws.*
+  std::string bind = "0.0.0.0";
+  std::uint16_t port = 8083;   // 0 = listener off
+  std::string path = "/mqtt";  // HTTP path of the WebSocket upgrade
+  ListenerLimits limits;
+};
+
+// listeners.tls and listeners.wss only start when tls.cert_file and tls.key_file are set.
+struct TlsListenerConfig {  // keys listeners.tls.* and listeners.wss.*
+  std::string bind = "0.0.0.0";
+  std::uint16_t port = 0;  // 0 = listener off
+  ListenerLimits limits;
+};
+
+struct TlsConfig {                     // keys tls.*, shared by the TLS and WSS listeners
+  std::string cert_file;               // PEM certificate chain; empty = TLS listeners off
+  std::string key_file;                // PEM private key
+  std::string ca_file;                 // PEM CAs that client certificates must chain to
+  std::string min_version = "1.2";     // 1.2 or 1.3
+  std::string verify_client = "none";  // none | optional | required
+  bool cn_as_username = false;         // a verified client certificate's CN is the user name
+
+  bool enabled() const { return !cert_file.empty() && !key_file.empty(); }
+};
+
 struct LogConfig {
   std::string level = "info";  // trace|debug|info|warn|error|off
 };
@@ -78,7 +103,11 @@ struct BrokerConfig {
 
 struct Config {
   NodeConfig node;
-  TcpListenerConfig tcp;  // key prefix listeners.tcp
+  TcpListenerConfig tcp;                         // key prefix listeners.tcp
+  WsListenerConfig ws;                           // key prefix listeners.ws
+  TlsListenerConfig tls_listener{.port = 8883};  // key prefix listeners.tls
+  TlsListenerConfig wss{.port = 8084};           // key prefix listeners.wss
+  TlsConfig tls;
   BrokerConfig broker;
   core::MqttOptions mqtt;           // keys mqtt.* (and limits.* in mqtt.limits)
   storage::StorageOptions storage;  // keys storage.*

@@ -367,6 +367,16 @@ StringType optional_path_type() {
   return {"PATH", nullptr};
 }
 
+StringType http_path_type() {
+  return {"PATH", [](const std::string& s) -> std::string {
+            bool good = s.size() > 0 && s.front() == '/' &&
+                        std::none_of(s.begin(), s.end(), [](unsigned char c) {
+                          return c <= 0x20 || c >= 0x7f || c == '?' || c == '#';
+                        });
+            return good ? "" : "is not an HTTP path (starts with '/', no spaces, '?' or '#')";
+          }};
+}
+
 StringType address_type() {
   // Only literals: the listener binds exactly one address, and resolving a name here would make
   // the bound interface depend on DNS at startup.
@@ -447,6 +457,58 @@ std::vector<Key> build_table() {
   add_listener_limits(
       t, "listeners.tcp.max_connections", "listeners.tcp.connect_rate",
       [](auto& c) -> auto& { return c.tcp.limits; });
+  t.push_back(make_key(
+      "listeners.ws.bind", "IP address the MQTT over WebSocket listener binds to", address_type(),
+      [](auto& c) -> auto& { return c.ws.bind; }));
+  t.push_back(make_key(
+      "listeners.ws.port", "MQTT over WebSocket port; 0 turns the listener off", port_type(),
+      [](auto& c) -> auto& { return c.ws.port; }));
+  t.push_back(make_key(
+      "listeners.ws.path", "HTTP path of the WebSocket listeners (ws and wss)", http_path_type(),
+      [](auto& c) -> auto& { return c.ws.path; }));
+  add_listener_limits(
+      t, "listeners.ws.max_connections", "listeners.ws.connect_rate",
+      [](auto& c) -> auto& { return c.ws.limits; });
+  t.push_back(make_key(
+      "listeners.tls.bind", "IP address the MQTT over TLS listener binds to", address_type(),
+      [](auto& c) -> auto& { return c.tls_listener.bind; }));
+  t.push_back(make_key(
+      "listeners.tls.port",
+      "MQTT over TLS port; 0 turns it off; starts only with tls.cert_file and tls.key_file",
+      port_type(), [](auto& c) -> auto& { return c.tls_listener.port; }));
+  add_listener_limits(
+      t, "listeners.tls.max_connections", "listeners.tls.connect_rate",
+      [](auto& c) -> auto& { return c.tls_listener.limits; });
+  t.push_back(make_key(
+      "listeners.wss.bind", "IP address the MQTT over secure WebSocket listener binds to",
+      address_type(), [](auto& c) -> auto& { return c.wss.bind; }));
+  t.push_back(make_key(
+      "listeners.wss.port",
+      "MQTT over secure WebSocket port; 0 turns it off; starts only with tls.cert_file and "
+      "tls.key_file",
+      port_type(), [](auto& c) -> auto& { return c.wss.port; }));
+  add_listener_limits(
+      t, "listeners.wss.max_connections", "listeners.wss.connect_rate",
+      [](auto& c) -> auto& { return c.wss.limits; });
+  t.push_back(make_key(
+      "tls.cert_file", "PEM server certificate (chain) for the TLS and WSS listeners",
+      optional_path_type(), [](auto& c) -> auto& { return c.tls.cert_file; }));
+  t.push_back(make_key(
+      "tls.key_file", "PEM private key of tls.cert_file", optional_path_type(),
+      [](auto& c) -> auto& { return c.tls.key_file; }));
+  t.push_back(make_key(
+      "tls.ca_file", "PEM CA certificates that client certificates are verified against",
+      optional_path_type(), [](auto& c) -> auto& { return c.tls.ca_file; }));
+  t.push_back(make_key(
+      "tls.min_version", "Oldest TLS version accepted: 1.2 or 1.3",
+      one_of_type("VERSION", {"1.2", "1.3"}), [](auto& c) -> auto& { return c.tls.min_version; }));
+  t.push_back(make_key(
+      "tls.verify_client", "Client certificates: none, optional (verified if sent) or required",
+      one_of_type("MODE", {"none", "optional", "required"}),
+      [](auto& c) -> auto& { return c.tls.verify_client; }));
+  t.push_back(make_key(
+      "tls.cn_as_username", "Use a verified client certificate's common name as the user name",
+      BoolType{}, [](auto& c) -> auto& { return c.tls.cn_as_username; }));
   t.push_back(make_key(
       "broker.threads", "Worker threads; 0 = one per CPU core", unsigned_type(0, 1024),
       [](auto& c) -> auto& { return c.broker.threads; }));

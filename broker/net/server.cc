@@ -18,8 +18,12 @@
 #include "broker/core/connection.h"
 #include "broker/core/metrics.h"
 #include "broker/net/admission.h"
+#include "broker/net/tcp_connection.h"
 #include "broker/net/tcp_listener.h"
+#include "broker/net/tls.h"
+#include "broker/net/tls_connection.h"
 #include "broker/net/worker_pool.h"
+#include "broker/net/ws_connection.h"
 #include "broker/ops/admin_api.h"
 #include "broker/ops/health.h"
 #include "broker/ops/http_server.h"
@@ -47,6 +51,7 @@ auth::AuthSettings auth_settings(const config::Config& c) {
   s.acl_file = c.auth.acl_file;
   s.acl_default_allow = c.auth.acl_default == "allow";
   s.disconnect_on_denied_publish = c.auth.acl_deny_action == "disconnect";
+  s.cn_as_username = c.tls.cn_as_username;
   return s;
 }
 
@@ -95,7 +100,6 @@ struct Server::Impl {
   explicit Impl(config::Config c)
       : cfg(std::move(c)),
         admission(effective_max_connections(cfg.limits.max_connections)),
-        tcp_admission(admission, "tcp", cfg.tcp.limits),
         pool(thread_count(cfg.broker.threads)),
         storage(cfg.storage, with_data_dir(cfg).node.data_dir, cfg.mqtt, pool),
         broker(cfg.mqtt, pool, storage.retained(), storage.sessions()),
@@ -152,7 +156,7 @@ struct Server::Impl {
     stopping = true;
     error_code ignored;
     reload_signal.cancel(ignored);
-    if (tcp) tcp->stop();
+    for (auto& listener : listeners) listener->stop();
     if (sys) sys->stop();
     leave_cluster([this] { close_clients(); });
   }
@@ -172,10 +176,68 @@ struct Server::Impl {
     pool.release_work();
   }
 
+  // Every listener shares the accept path (TcpListener); they differ only in the connection type
+  // the factory makes.
+  // `kind` names the listener's keys (listeners.<kind>.*) in admission logs.
+  void add_listener(std::string name, const char* kind, const config::ListenerLimits& limits,
+                    const std::string& bind, std::uint16_t port, TcpListener::Factory factory,
+                    std::string_view suffix = "") {
+    auto listener =
+        std::make_unique<TcpListener>(std::move(name), broker, pool, 0, std::move(factory));
+    admissions.push_back(std::make_unique<ListenerAdmission>(admission, kind, limits));
+    listener->set_admission(admissions.back().get());
+    listener->listen(bind, port);
+    listener->start();
+    spdlog::info("{} listening on {}:{}{}", listener->name(), bind, listener->port(), suffix);
+    listeners.push_back(std::move(listener));
+  }
+
+  template <class Conn, class... Extra>
+  TcpListener::Factory factory_of(Extra... extra) {
+    return [this, extra...](std::size_t worker, Socket socket, std::string peer,
+                            std::unique_ptr<core::AdmissionTicket> ticket) {
+      auto conn = std::make_shared<Conn>(broker, pool, worker, std::move(socket), std::move(peer),
+                                         extra...);
+      conn->hold(std::move(ticket));
+      conn->begin();
+    };
+  }
+
+  void open_listeners() {
+    if (cfg.tcp.port != 0) {
+      add_listener("MQTT/TCP", "tcp", cfg.tcp.limits, cfg.tcp.bind, cfg.tcp.port,
+                   factory_of<TcpConnection>());
+    }
+    // The largest WebSocket message worth reading is one maximal packet with its fixed header;
+    // clients that put several packets in a message stay far below it.
+    auto ws =
+        std::make_shared<const WsSettings>(WsSettings{cfg.ws.path, cfg.mqtt.max_packet_size + 5});
+    if (cfg.ws.port != 0) {
+      add_listener("MQTT/WebSocket", "ws", cfg.ws.limits, cfg.ws.bind, cfg.ws.port,
+                   factory_of<PlainWsConnection>(ws), cfg.ws.path);
+    }
+    const bool wants_tls = cfg.tls_listener.port != 0 || cfg.wss.port != 0;
+    if (wants_tls && !cfg.tls.enabled()) {
+      spdlog::info(
+          "MQTT/TLS and MQTT/WSS are off: set tls.cert_file and tls.key_file to turn them on");
+      return;
+    }
+    if (!wants_tls) return;
+    std::shared_ptr<TlsServer> tls = make_tls_server(cfg.tls);
+    if (cfg.tls_listener.port != 0) {
+      add_listener("MQTT/TLS", "tls", cfg.tls_listener.limits, cfg.tls_listener.bind,
+                   cfg.tls_listener.port, factory_of<TlsConnection>(tls));
+    }
+    if (cfg.wss.port != 0) {
+      add_listener("MQTT/WSS", "wss", cfg.wss.limits, cfg.wss.bind, cfg.wss.port,
+                   factory_of<SecureWsConnection>(ws, tls), cfg.ws.path);
+    }
+  }
+
   config::Config cfg;
   // Before the pool: connections destroyed with it still give their admission tickets back.
   NodeAdmission admission;
-  ListenerAdmission tcp_admission;
+  std::vector<std::unique_ptr<ListenerAdmission>> admissions;  // one per listener
   WorkerPool pool;
   storage::Backend storage;
   core::Broker broker;
@@ -183,7 +245,7 @@ struct Server::Impl {
   asio::signal_set signals;
   asio::signal_set reload_signal;
   std::vector<std::unique_ptr<asio::steady_timer>> ticks;
-  std::unique_ptr<TcpListener> tcp;
+  std::vector<std::unique_ptr<TcpListener>> listeners;
   std::atomic<bool> stopping{false};  // read by every worker's tick
   core::MetricsRegistry metrics;
   ops::Health health;
@@ -214,13 +276,7 @@ void Server::run() {
     spdlog::info("HTTP (/metrics, /healthz, /readyz, /api/v1/) listening on {}:{}", s.cfg.http.bind,
                  s.http->port());
   }
-  if (s.cfg.tcp.port != 0) {
-    s.tcp = std::make_unique<TcpListener>(s.broker, s.pool, 0);
-    s.tcp->set_admission(&s.tcp_admission);
-    s.tcp->listen(s.cfg.tcp.bind, s.cfg.tcp.port);
-    s.tcp->start();
-    spdlog::info("MQTT/TCP listening on {}:{}", s.cfg.tcp.bind, s.tcp->port());
-  }
+  s.open_listeners();
   s.listeners_up = true;
   s.signals.async_wait([&s](const error_code& ec, int signal_number) {
     if (!ec) s.stop(signal_number);

@@ -1,21 +1,15 @@
 // MQTT over plain TCP: moves bytes between a socket and core::Connection, nothing more.
 #pragma once
 
-#include <boost/asio/ip/tcp.hpp>
-
 #include "broker/core/connection.h"
+#include "broker/net/socket.h"
 #include "broker/net/worker_pool.h"
 
 namespace meshmq::net {
 
 class TcpConnection final : public core::Connection, private DeadlineWheel::Entry {
  public:
-  // Bound to the concrete io_context executor rather than any_io_executor: 40 bytes less per
-  // socket and per timer, which counts at a million connections.
-  using Executor = boost::asio::io_context::executor_type;
-  using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, Executor>;
-  using Timer = boost::asio::basic_waitable_timer<
-      std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>, Executor>;
+  using Socket = net::Socket;
 
   TcpConnection(core::Broker& broker, WorkerPool& pool, std::size_t worker, Socket socket,
                 std::string peer);

@@ -4,17 +4,18 @@
 
 #include <stdexcept>
 
-#include "broker/net/tcp_connection.h"
-
 namespace meshmq::net {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
 using boost::system::error_code;
 
-TcpListener::TcpListener(core::Broker& broker, WorkerPool& pool, std::size_t home_worker)
-    : broker_(broker),
+TcpListener::TcpListener(std::string name, core::Broker& broker, WorkerPool& pool,
+                         std::size_t home_worker, Factory factory)
+    : name_(std::move(name)),
+      broker_(broker),
       pool_(pool),
+      factory_(std::move(factory)),
       acceptor_(pool.context(home_worker)),
       retry_timer_(pool.context(home_worker)),
       home_worker_(home_worker) {}
@@ -22,15 +23,15 @@ TcpListener::TcpListener(core::Broker& broker, WorkerPool& pool, std::size_t hom
 void TcpListener::listen(const std::string& bind, std::uint16_t port) {
   error_code ec;
   auto address = asio::ip::make_address(bind, ec);
-  if (ec) throw std::runtime_error("listeners.tcp.bind: \"" + bind + "\" is not an IP address");
+  if (ec) throw std::runtime_error(name_ + " bind address \"" + bind + "\" is not an IP address");
   tcp::endpoint endpoint(address, port);
   acceptor_.open(endpoint.protocol(), ec);
   if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor_.bind(endpoint, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    throw std::runtime_error("cannot listen on " + bind + ":" + std::to_string(port) + ": " +
-                             ec.message());
+    throw std::runtime_error(name_ + ": cannot listen on " + bind + ":" + std::to_string(port) +
+                             ": " + ec.message());
   }
   port_ = acceptor_.local_endpoint().port();
 }
@@ -49,15 +50,16 @@ void TcpListener::accept_next() {
   const std::size_t worker = next_worker_;
   next_worker_ = (next_worker_ + 1) % pool_.size();
   // Accepted straight into a socket of the target worker's io_context, typed with its concrete
-  // executor (see TcpConnection::Socket).
-  auto socket = std::make_unique<TcpConnection::Socket>(pool_.context(worker));
-  TcpConnection::Socket& peer_socket = *socket;
+  // executor (see net::Socket).
+  auto socket = std::make_unique<Socket>(pool_.context(worker));
+  Socket& peer_socket = *socket;
   acceptor_.async_accept(
       peer_socket, [this, worker, socket = std::move(socket)](const error_code& ec) mutable {
         if (ec == asio::error::operation_aborted) return;
         if (ec) {
           // Out of descriptors and the like: say so and back off instead of spinning.
-          spdlog::error("accept on port {} failed: {}; retrying in 100 ms", port_, ec.message());
+          spdlog::error("{} accept on port {} failed: {}; retrying in 100 ms", name_, port_,
+                        ec.message());
           retry_timer_.expires_after(std::chrono::milliseconds(100));
           retry_timer_.async_wait([this](const error_code& ec) {
             if (!ec) accept_next();
@@ -81,10 +83,7 @@ void TcpListener::accept_next() {
         asio::post(pool_.context(worker),
                    [this, worker, socket = std::move(socket), peer = std::move(peer),
                     ticket = std::move(ticket)]() mutable {
-                     auto conn = std::make_shared<TcpConnection>(
-                         broker_, pool_, worker, std::move(*socket), std::move(peer));
-                     conn->hold(std::move(ticket));
-                     conn->begin();
+                     factory_(worker, std::move(*socket), std::move(peer), std::move(ticket));
                    });
         accept_next();
       });
