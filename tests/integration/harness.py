@@ -73,6 +73,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+#: Option value that the harness replaces with a free port at each start (listener ports other
+#: than the TCP one: listeners.ws.port, listeners.tls.port, ...); see Broker.ports.
+FREE_PORT = "<free port>"
+
+
 def port_accepts(port: int, host: str = HOST) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):
@@ -156,6 +161,14 @@ def meshmq_args(port: int, data_dir: Path, name: str, opts: dict,
         "node.name": name,
         "log.level": os.environ.get("MESHMQ_TEST_LOG_LEVEL", "debug"),
         "broker.threads": 2,
+        # Listeners on fixed default ports would collide between parallel test brokers: off unless
+        # a test asks for them (with FREE_PORT).
+        "listeners.ws.port": 0,
+        "listeners.ws.bind": HOST,
+        "listeners.tls.bind": HOST,
+        "listeners.wss.bind": HOST,
+        "listeners.tls.port": 0,
+        "listeners.wss.port": 0,
     }
     base.update(opts)
     args = [str(meshmq_bin())]
@@ -177,6 +190,7 @@ class Broker:
         self.kind = broker_kind()
         self.port: Optional[int] = None
         self.http_port: Optional[int] = None  # /metrics, /healthz, /readyz, /api/v1/ (meshmq)
+        self.ports: dict = {}  # option key -> port, for the options given as FREE_PORT
         self.proc: Optional[subprocess.Popen] = None
         self.log_path = self.workdir / "broker.log"
         self.data_dir = self.workdir / "data"
@@ -204,6 +218,8 @@ class Broker:
         raise AssertionError(f"{self.kind} did not start: {last}\n--- log tail ---\n{self.log_tail()}")
 
     def _spawn(self):
+        self.ports = {k: free_port() for k, v in self.opts.items() if v is FREE_PORT}
+        opts = {**self.opts, **self.ports}
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self._log:
             self._log.close()
@@ -212,7 +228,7 @@ class Broker:
         self._log.flush()
         if self.kind == "mosquitto":
             conf = self.workdir / "mosquitto.conf"
-            conf.write_text(mosquitto_conf(self.port, self.opts))
+            conf.write_text(mosquitto_conf(self.port, opts))
             cmd = [MOSQUITTO_BIN, "-c", str(conf)]
         else:
             binary = meshmq_bin()
@@ -220,7 +236,7 @@ class Broker:
                 raise AssertionError(
                     f"meshmq binary not found at {binary} (build it, or set MESHMQ_BIN, "
                     f"or run with MESHMQ_TEST_BROKER=mosquitto)")
-            cmd = meshmq_args(self.port, self.data_dir, self.name, self.opts, self.http_port)
+            cmd = meshmq_args(self.port, self.data_dir, self.name, opts, self.http_port)
         self._log.write(("=== " + " ".join(cmd) + "\n").encode())
         self._log.flush()
         self.cmd = cmd
@@ -236,7 +252,7 @@ class Broker:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 return False, f"exited with code {self.proc.returncode} before accepting"
-            if port_accepts(self.port):
+            if all(port_accepts(p) for p in [self.port, *self.ports.values()]):
                 return True, ""
             time.sleep(0.02)
         return False, f"port {self.port} not accepting after {timeout}s"
@@ -298,6 +314,21 @@ class Broker:
             return "(no log)"
         return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
 
+    def wait_log(self, text: str, timeout: float = WAIT) -> str:
+        """The first log line containing `text`, waiting (bounded) for it to be written."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                for line in self.log_path.read_text("utf-8", "replace").splitlines():
+                    if text in line:
+                        return line
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise Timeout(f"no log line containing {text!r} within {timeout}s\n"
+                              f"--- log tail ---\n{self.log_tail()}")
+            time.sleep(0.05)
+
     # -- conveniences ------------------------------------------------------------------------
 
     def client(self, client_id: str = "", **kw) -> "Client":
@@ -356,14 +387,21 @@ class Client:
     """
 
     def __init__(self, port: int, client_id: str = "", clean_session: bool = True,
-                 protocol=mqtt.MQTTv311, host: str = HOST):
+                 protocol=mqtt.MQTTv311, host: str = HOST, transport: str = "tcp",
+                 ws_path: str = "/mqtt", tls: Optional[dict] = None):
+        """transport "websockets" speaks MQTT over WebSocket on `ws_path`; `tls` holds paho's
+        tls_set() arguments (ca_certs, certfile, keyfile, ...) for TLS or WSS."""
         self.port, self.host = port, host
         self.client_id = client_id
         kw = {}
         if protocol != mqtt.MQTTv5:
             kw["clean_session"] = clean_session
-        self.c = mqtt.Client(client_id=client_id, protocol=protocol,
+        self.c = mqtt.Client(client_id=client_id, protocol=protocol, transport=transport,
                              reconnect_on_failure=False, **kw)
+        if transport == "websockets":
+            self.c.ws_set_options(path=ws_path)
+        if tls is not None:
+            self.c.tls_set(**tls)
         self.messages: "queue.Queue[Msg]" = queue.Queue()
         self._cond = threading.Condition()
         self._connacks: list = []
@@ -547,6 +585,7 @@ class Client:
     def abort(self):
         """Drop the TCP connection without DISCONNECT (the will fires)."""
         sock = self.c.socket()
+        sock = getattr(sock, "_socket", sock)  # paho's websocket wrapper
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)

@@ -28,7 +28,8 @@ def _base_args(tmp_path, port=None):
     """Loopback-only flags, so that nothing ever listens on 0.0.0.0 or the default port."""
     return [str(meshmq_bin()), f"--listeners.tcp.port={port or free_port()}",
             f"--listeners.tcp.bind={HOST}", f"--node.data_dir={tmp_path / 'data'}",
-            "--http.port=0"]
+            "--http.port=0", "--listeners.ws.port=0", "--listeners.tls.port=0",
+            "--listeners.wss.port=0"]
 
 
 def _env(**extra):
@@ -131,8 +132,7 @@ def test_help_lists_keys(tmp_path):
 
 def test_port_from_environment(tmp_path):
     port = free_port()
-    args = [str(meshmq_bin()), f"--listeners.tcp.bind={HOST}", f"--node.data_dir={tmp_path / 'd'}",
-            "--http.port=0"]
+    args = [a for a in _base_args(tmp_path) if not a.startswith("--listeners.tcp.port=")]
     env = _env(MESHMQ_LISTENERS__TCP__PORT=str(port))
     with _Proc(args, port, env, tmp_path / "log") as p:
         _roundtrip(port)
