@@ -26,8 +26,9 @@ free_port() {
 # Another test may take the port between free_port and the broker's bind: try a few.
 for attempt in 1 2 3 4 5; do
   port=$(free_port)
+  # Only the TCP listener: the fixed default ports of the others could clash with other tests.
   "$broker_bin" --listeners.tcp.port="$port" --listeners.tcp.bind=127.0.0.1 --http.port=0 \
-    --node.data_dir="$work/data" >"$work/broker.log" 2>&1 &
+    --listeners.ws.port=0 --node.data_dir="$work/data" >"$work/broker.log" 2>&1 &
   broker_pid=$!
   for _ in $(seq 50); do
     if "$py" -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null; then
