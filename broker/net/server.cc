@@ -51,7 +51,6 @@ auth::AuthSettings auth_settings(const config::Config& c) {
   s.acl_file = c.auth.acl_file;
   s.acl_default_allow = c.auth.acl_default == "allow";
   s.disconnect_on_denied_publish = c.auth.acl_deny_action == "disconnect";
-  s.cn_as_username = c.tls.cn_as_username;
   return s;
 }
 

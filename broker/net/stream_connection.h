@@ -41,8 +41,6 @@ class StreamConnection : public core::Connection, private DeadlineWheel::Entry {
   virtual Socket& socket() = 0;  // the TCP socket under everything
 
   void opened();
-  // After a TLS handshake: the verified client certificate's CN (see transport_certificate_cn).
-  void set_certificate_cn(std::string cn) { certificate_cn_ = std::move(cn); }
   // A read failed: the message for the log. Derived classes name their protocol's errors.
   virtual std::string describe_read_error(const error_code& ec);
 
@@ -57,7 +55,6 @@ class StreamConnection : public core::Connection, private DeadlineWheel::Entry {
   void transport_close() override;
   void transport_pause_reading(bool paused) override;
   void transport_arm_timer(std::chrono::milliseconds delay) override;
-  std::string_view transport_certificate_cn() const override { return certificate_cn_; }
   void on_deadline() override;
 
   void read_next();

@@ -49,6 +49,7 @@ void load(const char* key, const std::string& path, const std::function<void(err
 std::shared_ptr<TlsServer> make_tls_server(const config::TlsConfig& c) {
   auto tls = std::make_shared<TlsServer>();
   ssl::context& ctx = tls->context;
+  tls->cn_as_username = c.cn_as_username;
   ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                   ssl::context::no_sslv3 | ssl::context::single_dh_use);
   SSL_CTX_set_min_proto_version(ctx.native_handle(),

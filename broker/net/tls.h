@@ -14,6 +14,7 @@ namespace meshmq::net {
 
 struct TlsServer {
   boost::asio::ssl::context context{boost::asio::ssl::context::tls_server};
+  bool cn_as_username = false;  // tls.cn_as_username
 };
 
 // Loads certificate, key and CAs as tls.* says. Throws std::runtime_error naming the key and the

@@ -19,7 +19,8 @@ void TlsConnection::open() {
           self->close(tls_handshake_failed(self->peer(), ec));
           return;
         }
-        self->set_certificate_cn(verified_client_cn(self->stream_.native_handle()));
+        self->set_cert_common_name(verified_client_cn(self->stream_.native_handle()),
+                                   self->tls_->cn_as_username);
         self->opened();
       });
 }

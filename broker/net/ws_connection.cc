@@ -57,7 +57,8 @@ void WsConnection<Next>::open() {
             self->close(tls_handshake_failed(self->peer(), ec));
             return;
           }
-          self->set_certificate_cn(verified_client_cn(self->ws_.next_layer().native_handle()));
+          self->set_cert_common_name(verified_client_cn(self->ws_.next_layer().native_handle()),
+                                     self->tls_->cn_as_username);
           self->read_upgrade_request();
         });
   } else {
