@@ -4,19 +4,31 @@ expiry, takeover, redelivery of unacknowledged messages with DUP=1.
 MQTT 3.1.1 sections 3.1.2.4, 3.1.3.1, 3.1.4, 3.2.2.2, 4.1, 4.4.
 """
 
+import re
 import time
 
 import pytest
 
-from harness import DISCONNECT_PKT, PUBLISH, PUBREL, puback, pubcomp, pubrec, uid
+from harness import (DISCONNECT_PKT, PUBLISH, PUBREL, is_mosquitto, puback, pubcomp, pubrec, uid,
+                     wait_for_log)
 
 
 def _persistent_subscriber(broker, cid, flt, qos=2):
-    """Create a persistent session subscribed to `flt`, then disconnect cleanly."""
+    """Create a persistent session subscribed to `flt`, then disconnect cleanly.
+
+    Returns once the broker has processed the DISCONNECT: paho closes its socket without waiting,
+    and a publish routed before the broker reads the DISCONNECT is legitimately sent to the live
+    connection (and then kept inflight), which tests counting the offline queue must not see."""
+    pattern = rf"client {re.escape(cid)} \(.*\) disconnected"
+    before = 0
+    if not is_mosquitto():
+        before = len(re.findall(pattern, broker.log_path.read_text("utf-8", "replace")))
     c = broker.client(cid, clean_session=False)
     rc, sp = c.connect()
     c.subscribe(flt, qos)
     c.disconnect()
+    if not is_mosquitto():
+        wait_for_log(broker, pattern, count=before + 1)
     return sp
 
 
