@@ -101,6 +101,32 @@ struct BrokerConfig {
   std::uint32_t threads = 0;  // 0 = one per core
 };
 
+struct ClusterTlsConfig {  // keys cluster.tls.*: mTLS between nodes when cert_file is set
+  std::string cert_file;
+  std::string key_file;
+  std::string ca_file;
+  std::string server_name = "meshmq";  // name every node certificate carries (SAN)
+};
+
+struct ClusterConfig {  // keys cluster.*; the cluster is on when seeds or dns_name is set
+  std::uint16_t port = 7370;
+  std::string bind = "0.0.0.0";
+  std::string advertise;  // host:port other nodes dial; default bind (or host name) + port
+  std::string seeds;      // comma-separated host:port
+  std::string dns_name;   // resolved every dns_interval; every address found is dialled
+  std::uint32_t dns_interval_s = 10;
+  std::string secret;
+  std::uint32_t heartbeat_s = 1;
+  std::uint32_t down_after_s = 5;
+  std::uint32_t route_grace_s = 30;
+  std::uint32_t route_ack_timeout_s = 2;
+  std::uint32_t anti_entropy_s = 10;
+  std::uint32_t max_pending = 100000;  // forwards per peer not yet acknowledged
+  ClusterTlsConfig tls;
+
+  bool enabled() const { return !seeds.empty() || !dns_name.empty(); }
+};
+
 struct Config {
   NodeConfig node;
   TcpListenerConfig tcp;                         // key prefix listeners.tcp
@@ -117,6 +143,7 @@ struct Config {
   HttpConfig http;
   AdminConfig admin;
   SysConfig sys;
+  ClusterConfig cluster;
 };
 
 // Outcome of load(). Exactly one of the three cases holds:

@@ -439,6 +439,85 @@ void add_listener_limits(std::vector<Key>& t, std::string_view max_connections_k
       }));
 }
 
+StringType host_port_list_type() {
+  return {"HOST:PORT,...", [](const std::string& s) -> std::string {
+            std::size_t start = 0;
+            while (start <= s.size()) {
+              std::size_t end = s.find(',', start);
+              if (end == std::string::npos) end = s.size();
+              std::string_view item = trim(std::string_view(s).substr(start, end - start));
+              const std::size_t colon = item.rfind(':');
+              if (!item.empty() &&
+                  (colon == std::string_view::npos || colon == 0 || colon + 1 == item.size())) {
+                return "is not a comma-separated list of host:port";
+              }
+              start = end + 1;
+            }
+            return {};
+          }};
+}
+
+StringType text_type(std::string_view type_name) {
+  return {type_name, nullptr};
+}
+
+void add_cluster_keys(std::vector<Key>& t) {
+  t.push_back(make_key(
+      "cluster.port", "Inter-node (gRPC) port", port_type(),
+      [](auto& c) -> auto& { return c.cluster.port; }));
+  t.push_back(make_key(
+      "cluster.bind", "IP address the inter-node listener binds to", address_type(),
+      [](auto& c) -> auto& { return c.cluster.bind; }));
+  t.push_back(make_key(
+      "cluster.advertise", "host:port other nodes use to reach this one; empty = derived",
+      text_type("HOST:PORT"), [](auto& c) -> auto& { return c.cluster.advertise; }));
+  t.push_back(make_key(
+      "cluster.seeds", "Nodes to join (comma-separated host:port); empty with no dns_name = alone",
+      host_port_list_type(), [](auto& c) -> auto& { return c.cluster.seeds; }));
+  t.push_back(make_key(
+      "cluster.dns_name", "DNS name resolved periodically; every address found is joined",
+      text_type("NAME"), [](auto& c) -> auto& { return c.cluster.dns_name; }));
+  t.push_back(make_key(
+      "cluster.dns_interval", "How often cluster.dns_name is resolved", duration_type(1, 3600),
+      [](auto& c) -> auto& { return c.cluster.dns_interval_s; }));
+  t.push_back(make_key(
+      "cluster.secret", "Shared secret every node must prove; empty = none", text_type("SECRET"),
+      [](auto& c) -> auto& { return c.cluster.secret; }));
+  t.push_back(make_key(
+      "cluster.heartbeat", "Interval of heartbeats between nodes", duration_type(1, 60),
+      [](auto& c) -> auto& { return c.cluster.heartbeat_s; }));
+  t.push_back(make_key(
+      "cluster.down_after", "Silence after which a node is marked down", duration_type(1, 3600),
+      [](auto& c) -> auto& { return c.cluster.down_after_s; }));
+  t.push_back(make_key(
+      "cluster.route_grace", "Time a down node's routes are kept before they are withdrawn",
+      duration_type(0, 86400), [](auto& c) -> auto& { return c.cluster.route_grace_s; }));
+  t.push_back(make_key(
+      "cluster.route_ack_timeout",
+      "Longest a SUBACK waits for the peers to acknowledge the new route", duration_type(0, 60),
+      [](auto& c) -> auto& { return c.cluster.route_ack_timeout_s; }));
+  t.push_back(make_key(
+      "cluster.anti_entropy", "Interval of route digest comparisons between nodes",
+      duration_type(1, 3600), [](auto& c) -> auto& { return c.cluster.anti_entropy_s; }));
+  t.push_back(make_key(
+      "cluster.max_pending",
+      "Forwarded messages per peer awaiting its acknowledgement; beyond "
+      "it new forwards to that peer are dropped",
+      unsigned_type(1, kU32Max), [](auto& c) -> auto& { return c.cluster.max_pending; }));
+  t.push_back(make_key(
+      "cluster.tls.cert_file", "Node certificate (PEM); set to use mTLS between nodes",
+      text_type("PATH"), [](auto& c) -> auto& { return c.cluster.tls.cert_file; }));
+  t.push_back(make_key(
+      "cluster.tls.key_file", "Node private key (PEM)", text_type("PATH"),
+      [](auto& c) -> auto& { return c.cluster.tls.key_file; }));
+  t.push_back(make_key(
+      "cluster.tls.ca_file", "CA that signs every node certificate (PEM)", text_type("PATH"),
+      [](auto& c) -> auto& { return c.cluster.tls.ca_file; }));
+  t.push_back(make_key(
+      "cluster.tls.server_name", "Name (SAN) every node certificate carries", text_type("NAME"),
+      [](auto& c) -> auto& { return c.cluster.tls.server_name; }));
+}
+
 std::vector<Key> build_table() {
   constexpr std::uint64_t kMaxPacket = 268435455;  // largest MQTT remaining length
   std::vector<Key> t;
@@ -626,6 +705,7 @@ std::vector<Key> build_table() {
   t.push_back(make_key(
       "sys.interval", "Period of the retained $SYS/broker(s)/... statistics; 0 = no $SYS topics",
       duration_type(0, 86400), [](auto& c) -> auto& { return c.sys.interval_s; }));
+  add_cluster_keys(t);
   return t;
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <random>
+#include <utility>
 
 #include "broker/core/connection.h"
 #include "broker/core/limits.h"
@@ -203,11 +204,30 @@ void Broker::update_routes(const SessionPtr& session, std::vector<RouteChange> c
   };
   auto pending = std::make_shared<Pending>();
   pending->changes = std::move(changes);
-  pending->remaining = workers_.size();
   pending->done = std::move(done);
   pending->origin = executor_.current();
+  auto finish_one = [this, pending] {
+    if (pending->remaining.fetch_sub(1) == 1 && pending->done) {
+      executor_.post(pending->origin, std::move(pending->done));
+    }
+  };
+  std::size_t cluster_waits = 0;
+  if (cluster_) {
+    for (const RouteChange& c : pending->changes) {
+      if (!c.add) cluster_->local_route_removed(c.filter);
+      if (c.add && c.fresh) ++cluster_waits;
+    }
+  }
+  // The SUBACK waits for every local replica and, for new filters, for the peers (see
+  // ClusterLink::local_route_added).
+  pending->remaining = workers_.size() + cluster_waits;
+  if (cluster_waits > 0) {
+    for (const RouteChange& c : pending->changes) {
+      if (c.add && c.fresh) cluster_->local_route_added(c.filter, finish_one);
+    }
+  }
   for (std::size_t i = 0; i < workers_.size(); ++i) {
-    executor_.post(i, [this, i, session, pending] {
+    executor_.post(i, [this, i, session, pending, finish_one] {
       Trie& trie = workers_[i]->trie;
       for (const RouteChange& c : pending->changes) {
         if (c.add) {
@@ -217,9 +237,32 @@ void Broker::update_routes(const SessionPtr& session, std::vector<RouteChange> c
         }
       }
       if (i == 0) route_count_.store(trie.filter_count(), std::memory_order_relaxed);
-      if (pending->remaining.fetch_sub(1) == 1 && pending->done) {
-        executor_.post(pending->origin, std::move(pending->done));
+      finish_one();
+    });
+  }
+}
+
+void Broker::apply_remote_routes(std::vector<RemoteRoute> changes, std::function<void()> done) {
+  struct Pending {
+    std::vector<RemoteRoute> changes;
+    std::atomic<std::size_t> remaining;
+    std::function<void()> done;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->changes = std::move(changes);
+  pending->remaining = workers_.size();
+  pending->done = std::move(done);
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    executor_.post(i, [this, i, pending] {
+      RouteTrie& routes = workers_[i]->routes;
+      for (const RemoteRoute& c : pending->changes) {
+        if (c.add) {
+          routes.insert(c.filter, c.node, 0);
+        } else {
+          routes.erase(c.filter, c.node);
+        }
       }
+      if (pending->remaining.fetch_sub(1) == 1 && pending->done) pending->done();
     });
   }
 }
@@ -262,7 +305,7 @@ void Broker::subscribe(std::shared_ptr<Connection> conn, codec::Subscribe packet
     auto [it, added] = session->subscriptions().insert_or_assign(t.filter, t.qos);
     if (!added) subscription_count_ -= 1;  // a replacement, not a new subscription
     if (session->persistent()) sessions_.subscription_set(*session, t.filter, t.qos);
-    changes.push_back({std::move(t.filter), t.qos, true});
+    changes.push_back({std::move(t.filter), t.qos, true, added});
   }
   auto granted = std::make_shared<std::vector<RouteChange>>(changes);
   update_routes(session, std::move(changes), [this, conn, suback = std::move(suback), granted] {
@@ -311,18 +354,51 @@ void Broker::unsubscribe(std::shared_ptr<Connection> conn, codec::Unsubscribe pa
 
 // --- publish ---
 
-void Broker::publish(MessagePtr message) {
+bool Broker::publish(MessagePtr message, std::function<void()> remote_accepted) {
   const std::size_t here = executor_.current();
   Worker& w = *workers_[here];
   w.touched.clear();
   const bool sys = message->topic.starts_with("$SYS/");
   if (message->retain && sys) {
     sys_retained_.set(message);
-  } else if (message->retain && !retained_.set(message)) {
-    w.counters.dropped_retained_limit.add();
-    spdlog::warn("retained message on {} dropped: mqtt.retained_max_count ({}) reached",
-                 message->topic, options_.retained_max_count);
+  } else if (message->retain) {
+    if (!retained_.set(message)) {
+      w.counters.dropped_retained_limit.add();
+      spdlog::warn("retained message on {} dropped: mqtt.retained_max_count ({}) reached",
+                   message->topic, options_.retained_max_count);
+    } else if (cluster_) {
+      cluster_->retained_changed(message);
+    }
   }
+  match_local(here, message);
+  if (cluster_ == nullptr || w.routes.empty()) return false;
+  w.nodes.clear();
+  w.routes.match(message->topic, [&](NodeId node, std::uint8_t) { w.nodes.push_back(node); });
+  if (w.nodes.empty()) return false;
+  // One forward per node however many of its filters match.
+  std::sort(w.nodes.begin(), w.nodes.end());
+  w.nodes.erase(std::unique(w.nodes.begin(), w.nodes.end()), w.nodes.end());
+  RemoteForward f{message, w.nodes, nullptr};
+  const bool wait = message->qos != QoS::kAtMostOnce && remote_accepted != nullptr;
+  if (wait) {
+    f.done = [this, here, cb = std::move(remote_accepted)]() mutable {
+      executor_.post(here, std::move(cb));
+    };
+  }
+  w.remote_outbox.push_back(std::move(f));
+  schedule_flush(here);
+  return wait;
+}
+
+void Broker::deliver_remote(MessagePtr message, std::size_t lane) {
+  const std::size_t worker = lane % workers_.size();
+  executor_.post(worker, [this, worker, message = std::move(message)] {
+    match_local(worker, message);
+  });
+}
+
+void Broker::match_local(std::size_t here, const MessagePtr& message) {
+  Worker& w = *workers_[here];
   w.matches.clear();
   w.trie.match(message->topic, [&](const SessionPtr& s, QoS q) {
     w.matches.push_back(Match{&s, q});
@@ -471,6 +547,7 @@ void Broker::flush_outbox(std::size_t here) {
     w.outbox[target].reserve(std::min<std::size_t>(size, kOutboxReserve));
     w.outbox_joins[target] = {};
   }
+  if (!w.remote_outbox.empty()) cluster_->forward(std::exchange(w.remote_outbox, {}));
 }
 
 BrokerStats Broker::stats() {

@@ -21,6 +21,7 @@
 
 #include "broker/codec/packet.h"
 #include "broker/core/access.h"
+#include "broker/core/cluster_link.h"
 #include "broker/core/counters.h"
 #include "broker/core/executor.h"
 #include "broker/core/memory_retained_store.h"
@@ -76,8 +77,24 @@ class Broker {
   // The connection is gone: a clean session ends, a persistent one waits offline until expiry.
   void connection_closed(Connection& conn, const SessionPtr& session);
 
-  // Routes a message published on the calling worker.
-  void publish(MessagePtr message);
+  // Attaches the cluster layer (before the workers start); without it the node runs alone.
+  void set_cluster(ClusterLink* cluster) { cluster_ = cluster; }
+  bool clustered() const { return cluster_ != nullptr; }
+
+  // Routes a message published on the calling worker to local subscribers and, through the
+  // cluster, to other nodes. For a QoS 1/2 message with remote targets it returns true and runs
+  // `remote_accepted` on this worker once every target node accepted it (the publisher's
+  // PUBACK/PUBREC waits for that); otherwise it returns false and drops `remote_accepted`.
+  bool publish(MessagePtr message, std::function<void()> remote_accepted = nullptr);
+
+  // --- entry points for the cluster layer (any thread) ---
+  // A message another node forwarded: delivered to local subscribers only. Messages with the same
+  // `lane` (the origin node) are delivered in the order of the calls.
+  void deliver_remote(MessagePtr message, std::size_t lane);
+  // Applies remote route changes to every worker's route trie; `done` runs (on a worker) once all
+  // have them.
+  void apply_remote_routes(std::vector<RemoteRoute> changes, std::function<void()> done);
+
   // Runs done(ok) on the calling worker once everything the last publish() on this worker changed
   // is durable, on every worker it reached (deliveries to sessions owned elsewhere included), and
   // after every earlier after_durable() of this worker: acknowledgements keep publish order.
@@ -136,6 +153,7 @@ class Broker {
     bool ready = false;
   };
   using JoinPtr = std::shared_ptr<Join>;
+  using RouteTrie = topic::SubscriptionTrie<NodeId, std::uint8_t>;
   struct Worker {
     Trie trie;
     std::vector<Match> matches;                      // scratch for publish()
@@ -144,6 +162,9 @@ class Broker {
     std::vector<std::size_t>
         touched;               // targets the current publish reached with a persistent write
     std::deque<JoinPtr> acks;  // deferred acknowledgements, in publish order
+    RouteTrie routes;           // filter -> remote nodes; replicated like `trie`
+    std::vector<NodeId> nodes;  // scratch for publish()
+    std::vector<RemoteForward> remote_outbox;
     bool outbox_scheduled = false;
     std::unordered_set<SessionPtr> offline;  // persistent sessions owned here with no connection
     WorkerCounters counters;
@@ -152,6 +173,7 @@ class Broker {
     std::string filter;
     QoS qos;
     bool add;
+    bool fresh = false;  // an add of a filter the session did not have (a route for the cluster)
   };
 
   void finish_subscribe(const std::shared_ptr<Connection>& conn, const codec::Suback& suback,
@@ -164,6 +186,8 @@ class Broker {
   void update_routes(const SessionPtr& session, std::vector<RouteChange> changes,
                      std::function<void()> done);
   void deliver(std::size_t worker, Delivery&& d);
+  void match_local(std::size_t worker, const MessagePtr& message);
+  void schedule_flush(std::size_t worker);
   void flush_outbox(std::size_t worker);
   void deliver_batch(std::size_t worker, std::vector<Delivery>& batch, std::vector<JoinPtr>& joins);
   void attach_joins(std::size_t worker, const std::vector<JoinPtr>& joins);
@@ -179,6 +203,7 @@ class Broker {
   SessionStore& sessions_;
   AllowAll allow_all_;
   AccessPolicy* access_ = &allow_all_;
+  ClusterLink* cluster_ = nullptr;
   std::vector<std::unique_ptr<Worker>> workers_;
 
   // Sessions keyed by their own client id: the registry keeps no copy of the id.

@@ -302,9 +302,11 @@ void Connection::handle_publish(const codec::PublishView& p) {
     routable = false;
   }
   throttle_publishes();
-  auto route = [&] {
-    if (!routable) return;
-    broker_.publish(make_message(p.topic, p.payload, qos, p.retain));
+  // True when the acknowledgement must also wait for other nodes to accept the message.
+  auto route = [&]() -> bool {
+    if (!routable) return false;
+    return broker_.publish(make_message(p.topic, p.payload, qos, p.retain),
+                           qos == QoS::kAtMostOnce ? nullptr : remote_ack_callback());
   };
   if (qos != QoS::kAtMostOnce && !broker_.session_store().healthy()) {
     // MQTT 3.1.1 has no negative PUBACK: closing without one makes the client keep the message
@@ -318,14 +320,16 @@ void Connection::handle_publish(const codec::PublishView& p) {
     case QoS::kAtMostOnce:
       route();
       return;
-    case QoS::kAtLeastOnce:
-      route();
-      acknowledge(codec::Puback{id});
+    case QoS::kAtLeastOnce: {
+      const bool remote = route();
+      acknowledge(codec::Puback{id}, remote);
       return;
-    case QoS::kExactlyOnce:
-      if (session_->begin_inbound_qos2(id)) route();
-      acknowledge(codec::Pubrec{id});
+    }
+    case QoS::kExactlyOnce: {
+      const bool remote = session_->begin_inbound_qos2(id) && route();
+      acknowledge(codec::Pubrec{id}, remote);
       return;
+    }
   }
 }
 
@@ -375,21 +379,43 @@ bool Connection::throttle_publishes() {
   return true;
 }
 
-void Connection::acknowledge(codec::Packet ack) {
-  // Acknowledged only once what this publish changed is durable on every worker it reached;
-  // acknowledgements keep the order of the publishes (MQTT-4.6.0-2, -3).
-  if (broker_.durable_now()) {
+std::function<void()> Connection::remote_ack_callback() {
+  if (!broker_.clustered()) return nullptr;
+  // The ack about to be queued gets this sequence number (acknowledge() runs right after).
+  const std::uint64_t seq = held_base_ + held_acks_.size();
+  return [self = shared_from_this(), seq] { self->release_ack(seq); };
+}
+
+void Connection::acknowledge(codec::Packet ack, bool remote_pending) {
+  // Acknowledged only once what this publish changed is durable on every worker it reached and
+  // every other node it was forwarded to accepted it; acknowledgements keep the order of the
+  // publishes (MQTT-4.6.0-2, -3) even when those answer out of order.
+  const bool durable = broker_.durable_now();
+  if (durable && !remote_pending && held_acks_.empty()) {
     send(ack);
     return;
   }
-  broker_.after_durable([self = shared_from_this(), ack = std::move(ack)](bool ok) {
+  const std::uint64_t seq = held_base_ + held_acks_.size();
+  held_acks_.push_back({std::move(ack), int{!durable} + int{remote_pending}});
+  if (durable) return;
+  broker_.after_durable([self = shared_from_this(), seq](bool ok) {
     if (ok) {
-      self->send(ack);
+      self->release_ack(seq);
     } else {
       self->counters().refused_storage_failed.add();
       self->close("storage failed: publish could not be stored, not acknowledged");
     }
   });
+}
+
+void Connection::release_ack(std::uint64_t seq) {
+  if (seq < held_base_ || seq - held_base_ >= held_acks_.size()) return;
+  held_acks_[seq - held_base_].waits -= 1;
+  while (!held_acks_.empty() && held_acks_.front().waits <= 0) {
+    send(held_acks_.front().ack);
+    held_acks_.pop_front();
+    ++held_base_;
+  }
 }
 
 bool Connection::can_write() const {

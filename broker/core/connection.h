@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -99,7 +101,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void handle_connect(codec::Connect&& connect);
   bool authenticate(codec::Connect& connect);  // false: refused with a CONNACK
   void handle_publish(const codec::PublishView& publish);
-  void acknowledge(codec::Packet ack);
+  // Sends a PUBACK/PUBREC once what it depends on is done (store commit, other nodes' accept),
+  // always in the order of the publishes (MQTT-4.6.0-2, -3).
+  void acknowledge(codec::Packet ack, bool remote_pending);
+  void release_ack(std::uint64_t seq);
+  std::function<void()> remote_ack_callback();
   void handle_decode_error(codec::DecodeError error);
   void arm_keepalive();
   bool admit_publish(const codec::PublishView& p);  // limits and ACL; false = dropped
@@ -127,6 +133,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   struct Throttle;
   std::unique_ptr<Throttle> throttle_;  // only with limits.publish_rate: one pointer when idle
   std::unique_ptr<AdmissionTicket> ticket_;
+  struct HeldAck {
+    codec::Packet ack;
+    int waits;  // conditions still outstanding
+  };
+  std::deque<HeldAck> held_acks_;
+  std::uint64_t held_base_ = 0;  // sequence number of held_acks_.front()
 };
 
 }  // namespace meshmq::core

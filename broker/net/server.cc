@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "broker/auth/access_control.h"
+#include "broker/cluster/node.h"
 #include "broker/core/broker.h"
 #include "broker/core/connection.h"
 #include "broker/core/metrics.h"
@@ -256,6 +257,7 @@ struct Server::Impl {
   // Graceful stop, cluster step: tell the peers this node leaves and withdraw its routes, then call
   // done (on any thread). Single node: nothing to tell.
   std::function<void(std::function<void()> done)> leave_cluster = [](auto done) { done(); };
+  std::unique_ptr<cluster::ClusterNode> cluster;  // declared after broker: stopped first
 };
 
 Server::Server(config::Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
@@ -276,6 +278,13 @@ void Server::run() {
                  s.http->port());
   }
   s.open_listeners();
+  if (s.cfg.cluster.enabled()) {
+    s.cluster = std::make_unique<cluster::ClusterNode>(s.cfg, s.broker, s.retained);
+    s.broker.set_cluster(s.cluster.get());
+    s.cluster->start();
+  } else {
+    spdlog::info("cluster: no cluster.seeds and no cluster.dns_name: running alone");
+  }
   s.listeners_up = true;
   s.signals.async_wait([&s](const error_code& ec, int signal_number) {
     if (!ec) s.stop(signal_number);
@@ -291,6 +300,7 @@ void Server::run() {
   s.storage.retained().flush();
   if (s.http) s.http->stop();
   s.deadline.disarm();
+  if (s.cluster) s.cluster->stop();
   spdlog::info("meshmq node {} stopped", s.cfg.node.name);
 }
 

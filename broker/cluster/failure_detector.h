@@ -1,0 +1,75 @@
+// Membership state of the remote nodes, driven by a clock the caller passes in (unit tests use a
+// fake one). A node is up while frames keep arriving from it; silent for `down_after` it is down
+// (its streams are dropped and redialled, forwards to it are queued); still down after `grace`
+// its routes are withdrawn. Hearing from it again brings it back up, and the caller then does a
+// full sync (route snapshot, retained messages, queued forwards) on the new stream.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace meshmq::cluster {
+
+enum class PeerState { kUp, kDown, kWithdrawn };
+
+class FailureDetector {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  FailureDetector(Clock::duration down_after, Clock::duration grace)
+      : down_after_(down_after), grace_(grace) {}
+
+  // A frame arrived from the node. Returns true when this brings it (back) up.
+  bool heard(const std::string& node, Clock::time_point now);
+
+  struct Changes {
+    std::vector<std::string> down;       // just marked down
+    std::vector<std::string> withdrawn;  // down for longer than the grace time
+  };
+  Changes tick(Clock::time_point now);
+
+  // Unknown nodes are reported as withdrawn (nothing is known of them).
+  PeerState state(const std::string& node) const;
+  void forget(const std::string& node) { peers_.erase(node); }
+
+ private:
+  struct Peer {
+    PeerState state = PeerState::kUp;
+    Clock::time_point last_heard;
+    Clock::time_point down_since;
+  };
+  Clock::duration down_after_;
+  Clock::duration grace_;
+  std::unordered_map<std::string, Peer> peers_;
+};
+
+// Deduplication of forwarded publishes. Each origin numbers its forwards to one node from 1 per
+// process start (incarnation) and resends the unacknowledged ones, in order, after a reconnect, so
+// the highest id delivered per origin is the whole window: anything at or below it is a retry.
+class DedupWindow {
+ public:
+  // True when (origin, incarnation, id) is new and must be delivered.
+  bool accept(const std::string& origin, std::uint64_t incarnation, std::uint64_t id) {
+    Origin& o = origins_[origin];
+    if (o.incarnation != incarnation) o = {incarnation, 0};  // it restarted: a fresh sequence
+    if (id <= o.high) return false;
+    o.high = id;
+    return true;
+  }
+  std::uint64_t high(const std::string& origin) const {
+    auto it = origins_.find(origin);
+    return it == origins_.end() ? 0 : it->second.high;
+  }
+
+ private:
+  struct Origin {
+    std::uint64_t incarnation = 0;
+    std::uint64_t high = 0;
+  };
+  std::unordered_map<std::string, Origin> origins_;
+};
+
+}  // namespace meshmq::cluster

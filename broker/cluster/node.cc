@@ -1,0 +1,879 @@
+#include "broker/cluster/node.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "broker/cluster/failure_detector.h"
+#include "broker/cluster/routes.h"
+#include "broker/cluster/streams.h"
+#include "broker/core/broker.h"
+#include "broker/core/retained_store.h"
+
+namespace meshmq::cluster {
+
+namespace {
+
+constexpr std::uint32_t kProtocolVersion = 1;
+using Clock = std::chrono::steady_clock;
+using core::NodeId;
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front())))
+      item.erase(0, 1);
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back()))) item.pop_back();
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+std::string proof(const std::string& secret, const std::string& nonce) {
+  if (secret.empty()) return {};
+  std::string data = secret + nonce;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<char*>(md), len);
+}
+
+std::string read_file(const std::string& path, const char* key) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(std::string(key) + ": cannot read \"" + path + "\"");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Completion of one forward that went to several nodes: the publisher's ack waits for all.
+struct Join {
+  std::size_t left;
+  std::function<void()> done;
+};
+
+struct PendingForward {
+  std::uint64_t id;
+  core::MessagePtr message;
+  std::shared_ptr<Join> join;  // reset once counted
+};
+
+struct Peer {
+  NodeId id = 0;
+  std::string name;
+  std::string address;
+  std::uint64_t incarnation = 0;
+  std::shared_ptr<OutStream> out;
+  bool out_ready = false;  // Welcome received and the full sync sent
+  std::shared_ptr<InStream> in;
+  std::uint64_t route_acked = 0;
+  std::uint64_t next_forward_id = 1;
+  std::deque<PendingForward> pending;  // forwards not yet acknowledged, in id order
+  std::uint64_t dropped = 0;
+};
+
+struct Target {      // an address to dial: a seed, a DNS result or a member's advertised address
+  std::string name;  // once known
+  bool self = false;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<pb::Cluster::Stub> stub;
+  std::shared_ptr<OutStream> stream;
+  Clock::time_point next_try{};
+  std::chrono::milliseconds backoff{100};
+};
+
+struct Waiter {  // a SUBACK waiting for peers to acknowledge route changes up to seq
+  std::uint64_t seq;
+  std::vector<std::string> peers;
+  std::function<void()> done;
+  Clock::time_point deadline;
+};
+
+struct RetainedVersion {
+  std::int64_t ts = -1;
+  std::string origin;
+  bool operator<(const RetainedVersion& o) const {
+    return ts != o.ts ? ts < o.ts : origin < o.origin;
+  }
+};
+
+}  // namespace
+
+struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
+  Impl(const config::Config& config, core::Broker& b, core::RetainedStore& r)
+      : cfg(config.cluster),
+        name(config.node.name),
+        broker(b),
+        retained(r),
+        detector(std::chrono::seconds(cfg.down_after_s), std::chrono::seconds(cfg.route_grace_s)) {
+    std::random_device rd;
+    incarnation = (std::uint64_t{rd()} << 32 | rd()) ^ static_cast<std::uint64_t>(wall_ms());
+    advertise = cfg.advertise;
+    if (advertise.empty()) {
+      const bool any = cfg.bind == "0.0.0.0" || cfg.bind == "::";
+      advertise = (any ? name : cfg.bind) + ":" + std::to_string(cfg.port);
+    }
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  void start() {
+    std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+    if (!cfg.tls.cert_file.empty()) {
+      grpc::SslServerCredentialsOptions opts(
+          GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+      opts.pem_root_certs = read_file(cfg.tls.ca_file, "cluster.tls.ca_file");
+      opts.pem_key_cert_pairs.push_back({read_file(cfg.tls.key_file, "cluster.tls.key_file"),
+                                         read_file(cfg.tls.cert_file, "cluster.tls.cert_file")});
+      creds = grpc::SslServerCredentials(opts);
+    }
+    grpc::ServerBuilder builder;
+    int bound = 0;
+    const std::string listen =
+        (cfg.bind.find(':') != std::string::npos ? "[" + cfg.bind + "]" : cfg.bind) + ":" +
+        std::to_string(cfg.port);
+    builder.AddListeningPort(listen, creds, &bound);
+    builder.SetMaxReceiveMessageSize(-1);
+    builder.RegisterService(this);
+    server = builder.BuildAndStart();
+    if (!server || bound == 0) {
+      throw std::runtime_error("cluster.port: cannot listen on " + listen);
+    }
+    {
+      std::lock_guard lock(mu);
+      for (const std::string& s : split_list(cfg.seeds)) add_target(s);
+    }
+    spdlog::info("cluster: node {} listening on {} (advertised as {}), seeds [{}]{}", name, listen,
+                 advertise, cfg.seeds, cfg.dns_name.empty() ? "" : ", dns " + cfg.dns_name);
+    ticker = std::thread([this] { run_ticker(); });
+  }
+
+  void stop() {
+    {
+      std::lock_guard lock(mu);
+      if (stopping) return;
+      stopping = true;
+    }
+    wake.notify_all();
+    if (ticker.joinable()) ticker.join();
+    std::vector<std::shared_ptr<OutStream>> outs;
+    std::vector<std::shared_ptr<InStream>> ins;
+    {
+      std::lock_guard lock(mu);
+      for (auto& [addr, t] : targets) {
+        if (t.stream) outs.push_back(t.stream);
+      }
+      for (auto& [n, p] : peers) {
+        if (p.in) ins.push_back(p.in);
+      }
+    }
+    for (auto& s : outs) s->cancel();
+    for (auto& s : ins) s->close(grpc::Status(grpc::StatusCode::UNAVAILABLE, "node stopping"));
+    if (server) server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    const auto deadline = Clock::now() + std::chrono::seconds(3);
+    while (live_streams.load() > 0 && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::lock_guard lock(mu);
+    waiters.clear();  // the workers are gone: nobody waits for these SUBACKs any more
+    deferred.clear();
+    targets.clear();
+    peers.clear();
+  }
+
+  // ---------------------------------------------------------------- helpers (mu held)
+
+  std::vector<pb::NodeInfo> members_info() {
+    std::vector<pb::NodeInfo> out;
+    pb::NodeInfo me;
+    me.set_name(name);
+    me.set_address(advertise);
+    me.set_incarnation(incarnation);
+    out.push_back(me);
+    for (auto& [n, p] : peers) {
+      if (p.address.empty() || detector.state(n) == PeerState::kWithdrawn) continue;
+      pb::NodeInfo i;
+      i.set_name(n);
+      i.set_address(p.address);
+      i.set_incarnation(p.incarnation);
+      out.push_back(i);
+    }
+    return out;
+  }
+
+  void add_target(const std::string& address) {
+    if (address.empty() || address == advertise) return;
+    targets.try_emplace(address);
+  }
+
+  void learn_members(const google::protobuf::RepeatedPtrField<pb::NodeInfo>& members) {
+    for (const pb::NodeInfo& m : members) {
+      if (m.name() == name) continue;
+      add_target(m.address());
+    }
+  }
+
+  Peer& peer(const std::string& n) {
+    auto [it, inserted] = peers.try_emplace(n);
+    if (inserted) {
+      it->second.name = n;
+      it->second.id = next_node_id++;
+      by_id[it->second.id] = n;
+    }
+    return it->second;
+  }
+
+  pb::Frame snapshot_frame() {
+    pb::Frame f;
+    auto* s = f.mutable_snapshot();
+    s->set_seq(route_seq);
+    for (std::string& filter : local.filters()) s->add_filters(std::move(filter));
+    return f;
+  }
+
+  pb::Frame retained_snapshot_frame() {
+    pb::Frame f;
+    auto* batch = f.mutable_retained();
+    retained.match("#", [&](const core::MessagePtr& m) {
+      auto* r = batch->add_messages();
+      r->set_topic(std::string(m->topic));
+      r->set_payload(std::string(m->payload));
+      r->set_qos(static_cast<std::uint32_t>(m->qos));
+      auto it = retained_versions.find(std::string(m->topic));
+      if (it != retained_versions.end()) {
+        r->set_timestamp_ms(it->second.ts);
+        r->set_origin(it->second.origin);
+      }
+    });
+    return f;
+  }
+
+  // Runs after the lock is released: callbacks into the core must not run under mu.
+  std::vector<std::function<void()>> deferred;
+
+  // Closing or cancelling a stream may run its reactions (and so on_done, which takes mu) inline.
+  void later_close(const std::shared_ptr<InStream>& s, grpc::StatusCode code, std::string why) {
+    deferred.push_back([s, code, why = std::move(why)] { s->close(grpc::Status(code, why)); });
+  }
+  void later_cancel(const std::shared_ptr<OutStream>& s) {
+    deferred.push_back([s] { s->cancel(); });
+  }
+
+  void count_accept(PendingForward& p) {
+    if (!p.join) return;
+    if (--p.join->left == 0 && p.join->done) deferred.push_back(std::move(p.join->done));
+    p.join.reset();
+  }
+
+  void check_waiters(Clock::time_point now) {
+    for (auto it = waiters.begin(); it != waiters.end();) {
+      std::erase_if(it->peers, [&](const std::string& n) {
+        auto p = peers.find(n);
+        return p == peers.end() || !p->second.out_ready || p->second.route_acked >= it->seq;
+      });
+      if (it->peers.empty() || now >= it->deadline) {
+        if (!it->peers.empty()) {
+          spdlog::warn("cluster: route change {} not acknowledged by {} within {}s; SUBACK sent",
+                       it->seq, it->peers.front(), cfg.route_ack_timeout_s);
+        }
+        deferred.push_back(std::move(it->done));
+        it = waiters.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void run_deferred(std::unique_lock<std::mutex>& lock) {
+    auto todo = std::move(deferred);
+    deferred.clear();
+    lock.unlock();
+    for (auto& fn : todo) fn();
+  }
+
+  void send_forwards(Peer& p, std::deque<PendingForward>::iterator from) {
+    pb::Frame f;
+    auto* batch = f.mutable_publish();
+    for (auto it = from; it != p.pending.end(); ++it) {
+      auto* m = batch->add_messages();
+      m->set_id(it->id);
+      m->set_topic(std::string(it->message->topic));
+      m->set_payload(std::string(it->message->payload));
+      m->set_qos(static_cast<std::uint32_t>(it->message->qos));
+    }
+    if (batch->messages_size() > 0) p.out->write(std::move(f));
+  }
+
+  void mark_down(const std::string& n) {
+    auto it = peers.find(n);
+    if (it == peers.end()) return;
+    Peer& p = it->second;
+    spdlog::warn("cluster: node {} marked down (silent for {}s); its routes go in {}s", n,
+                 cfg.down_after_s, cfg.route_grace_s);
+    if (p.out) later_cancel(p.out);
+    if (p.in) later_close(p.in, grpc::StatusCode::UNAVAILABLE, "marked down");
+    p.out_ready = false;
+    // Queued for a down node: the publishers' acks need not wait for it to return.
+    for (PendingForward& f : p.pending) count_accept(f);
+  }
+
+  void withdraw(const std::string& n) {
+    auto it = peers.find(n);
+    if (it == peers.end()) return;
+    auto diff = remote.withdraw(it->second.id);
+    spdlog::warn("cluster: node {} still down after cluster.route_grace: {} routes withdrawn", n,
+                 diff.size());
+    if (!diff.empty()) broker.apply_remote_routes(std::move(diff), nullptr);
+  }
+
+  // ---------------------------------------------------------------- ticker thread
+
+  void run_ticker() {
+    auto next_heartbeat = Clock::now();
+    auto next_digest = Clock::now() + std::chrono::seconds(cfg.anti_entropy_s);
+    auto next_dns = Clock::now();
+    std::unique_lock lock(mu);
+    while (!stopping) {
+      const auto now = Clock::now();
+      if (!cfg.dns_name.empty() && now >= next_dns) {
+        next_dns = now + std::chrono::seconds(cfg.dns_interval_s);
+        lock.unlock();
+        auto found = resolve(cfg.dns_name);
+        lock.lock();
+        for (const std::string& a : found) add_target(a);
+      }
+      auto changes = detector.tick(now);
+      for (const std::string& n : changes.down) mark_down(n);
+      for (const std::string& n : changes.withdrawn) withdraw(n);
+      if (now >= next_heartbeat) {
+        next_heartbeat = now + std::chrono::seconds(cfg.heartbeat_s);
+        pb::Frame hb;
+        hb.mutable_heartbeat()->set_sent_ms(static_cast<std::uint64_t>(wall_ms()));
+        for (auto& [n, p] : peers) {
+          if (p.out_ready) p.out->write(hb);
+          if (p.in) p.in->write(hb);
+        }
+      }
+      if (now >= next_digest) {
+        next_digest = now + std::chrono::seconds(cfg.anti_entropy_s);
+        pb::Frame d;
+        const RouteDigest digest = local.digest();
+        d.mutable_digest()->set_hash(digest.hash);
+        d.mutable_digest()->set_count(digest.count);
+        for (auto& [n, p] : peers) {
+          if (p.out_ready) p.out->write(d);
+        }
+      }
+      check_waiters(now);
+      std::vector<std::pair<std::shared_ptr<OutStream>, Target*>> dials;
+      for (auto& [addr, t] : targets) {
+        if (t.self || t.stream || now < t.next_try) continue;
+        if (!t.name.empty()) {
+          auto p = peers.find(t.name);
+          if (p != peers.end() && p->second.out && p->second.out->address() != addr) continue;
+        }
+        t.next_try = now + t.backoff;
+        t.backoff = std::min(t.backoff * 2, std::chrono::milliseconds(1000));
+        if (!t.stub) {
+          grpc::ChannelArguments args;
+          args.SetMaxReceiveMessageSize(-1);
+          args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+          args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+          args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+          // Every node certificate carries one shared name, whatever address it is dialled at.
+          if (!cfg.tls.cert_file.empty()) args.SetSslTargetNameOverride(cfg.tls.server_name);
+          t.channel = grpc::CreateCustomChannel(addr, channel_credentials(), args);
+          t.stub = pb::Cluster::NewStub(t.channel);
+        }
+        t.stream = std::make_shared<OutStream>(*this, addr);
+        dials.emplace_back(t.stream, &t);
+      }
+      pb::Frame hello = hello_frame();
+      // StartCall may run reactions inline; they take mu.
+      std::vector<std::pair<std::shared_ptr<OutStream>, pb::Cluster::Stub*>> starts;
+      for (auto& [s, t] : dials) starts.emplace_back(s, t->stub.get());
+      run_deferred(lock);
+      for (auto& [s, stub] : starts) s->start(*stub, hello);
+      lock.lock();
+      wake.wait_for(lock, std::chrono::milliseconds(100));
+    }
+  }
+
+  std::shared_ptr<grpc::ChannelCredentials> channel_credentials() {
+    if (cfg.tls.cert_file.empty()) return grpc::InsecureChannelCredentials();
+    grpc::SslCredentialsOptions opts;
+    opts.pem_root_certs = read_file(cfg.tls.ca_file, "cluster.tls.ca_file");
+    opts.pem_private_key = read_file(cfg.tls.key_file, "cluster.tls.key_file");
+    opts.pem_cert_chain = read_file(cfg.tls.cert_file, "cluster.tls.cert_file");
+    return grpc::SslCredentials(opts);
+  }
+
+  static std::vector<std::string> resolve(const std::string& host_port) {
+    std::string host = host_port;
+    std::string port;
+    const auto colon = host_port.rfind(':');
+    if (colon != std::string::npos && host_port.find(']') == std::string::npos) {
+      host = host_port.substr(0, colon);
+      port = host_port.substr(colon + 1);
+    }
+    std::vector<std::string> out;
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0) {
+      spdlog::debug("cluster: cannot resolve {}", host);
+      return out;
+    }
+    for (addrinfo* a = res; a; a = a->ai_next) {
+      char buf[INET6_ADDRSTRLEN] = {};
+      if (a->ai_family == AF_INET) {
+        inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr, buf, sizeof buf);
+        out.push_back(std::string(buf) + ":" + port);
+      } else if (a->ai_family == AF_INET6) {
+        inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr, buf,
+                  sizeof buf);
+        out.push_back("[" + std::string(buf) + "]:" + port);
+      }
+    }
+    freeaddrinfo(res);
+    return out;
+  }
+
+  pb::Frame hello_frame() {
+    pb::Frame f;
+    auto* h = f.mutable_hello();
+    h->set_protocol_version(kProtocolVersion);
+    h->mutable_node()->set_name(name);
+    h->mutable_node()->set_address(advertise);
+    h->mutable_node()->set_incarnation(incarnation);
+    std::string nonce(16, '\0');
+    RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()), static_cast<int>(nonce.size()));
+    h->set_nonce(nonce);
+    h->set_secret_proof(proof(cfg.secret, nonce));
+    for (auto& m : members_info()) *h->add_members() = std::move(m);
+    return f;
+  }
+
+  // ---------------------------------------------------------------- gRPC service
+
+  grpc::ServerBidiReactor<pb::Frame, pb::Frame>* Link(grpc::CallbackServerContext* ctx) override {
+    auto s = std::make_shared<InStream>(*this, ctx->peer());
+    s->start();
+    return s.get();
+  }
+
+  // ---------------------------------------------------------------- frames from a dialled node
+
+  void on_frame(InStream& s, const pb::Frame& f) override {
+    std::unique_lock lock(mu);
+    if (stopping) return;
+    if (f.has_hello()) {
+      accept_hello(s, f.hello());
+      run_deferred(lock);
+      return;
+    }
+    if (s.node.empty()) {
+      later_close(s.shared_from_this(), grpc::StatusCode::FAILED_PRECONDITION,
+                  "first frame must be Hello");
+      run_deferred(lock);
+      return;
+    }
+    Peer& p = peer(s.node);
+    if (p.in.get() != &s) return;  // superseded by a newer stream from the same node
+    detector.heard(p.name, Clock::now());
+    auto self = s.shared_from_this();
+    switch (f.body_case()) {
+      case pb::Frame::kSnapshot: {
+        std::vector<std::string> filters(f.snapshot().filters().begin(),
+                                         f.snapshot().filters().end());
+        apply_routes(self, remote.replace(p.id, filters), f.snapshot().seq());
+        break;
+      }
+      case pb::Frame::kDelta: {
+        std::vector<std::string> added(f.delta().added().begin(), f.delta().added().end());
+        std::vector<std::string> removed(f.delta().removed().begin(), f.delta().removed().end());
+        apply_routes(self, remote.apply(p.id, added, removed), f.delta().seq());
+        break;
+      }
+      case pb::Frame::kDigest:
+        if (remote.digest(p.id) != RouteDigest{f.digest().hash(), f.digest().count()}) {
+          spdlog::info("cluster: route digest of {} differs; asking for a snapshot", p.name);
+          pb::Frame r;
+          r.mutable_resync();
+          s.write(std::move(r));
+        }
+        break;
+      case pb::Frame::kPublish: {
+        std::uint64_t last = 0;
+        for (const pb::Publish& m : f.publish().messages()) {
+          last = m.id();
+          if (!dedup.accept(p.name, p.incarnation, m.id())) {
+            ++duplicates;
+            continue;
+          }
+          broker.deliver_remote(
+              core::make_message(m.topic(), m.payload(),
+                                 static_cast<core::QoS>(std::min<std::uint32_t>(m.qos(), 2)),
+                                 false),
+              p.id);
+        }
+        pb::Frame ack;
+        ack.mutable_publish_ack()->set_up_to(last);
+        s.write(std::move(ack));
+        break;
+      }
+      case pb::Frame::kRetained:
+        for (const pb::RetainedMessage& m : f.retained().messages()) apply_retained(m);
+        break;
+      case pb::Frame::kMembers:
+        learn_members(f.members().members());
+        break;
+      default:
+        break;
+    }
+  }
+
+  void apply_routes(const std::shared_ptr<InStream>& s, std::vector<core::RemoteRoute> diff,
+                    std::uint64_t seq) {
+    // Acknowledged once every worker's route trie has the change: a publish made after the
+    // origin's SUBACK then finds the route on any worker here.
+    broker.apply_remote_routes(std::move(diff), [s, seq] {
+      pb::Frame ack;
+      ack.mutable_route_ack()->set_seq(seq);
+      s->write(std::move(ack));
+    });
+  }
+
+  void apply_retained(const pb::RetainedMessage& m) {
+    RetainedVersion incoming{m.timestamp_ms(), m.origin()};
+    RetainedVersion current;
+    auto it = retained_versions.find(m.topic());
+    if (it != retained_versions.end()) {
+      current = it->second;
+    } else {
+      // Present but of unknown age (e.g. loaded from disk): only a timestamped write replaces it.
+      retained.match(m.topic(), [&](const core::MessagePtr&) { current = {0, ""}; });
+    }
+    if (!(current < incoming)) return;
+    retained.set(core::make_message(
+        m.topic(), m.payload(), static_cast<core::QoS>(std::min<std::uint32_t>(m.qos(), 2)), true));
+    retained_versions[m.topic()] = incoming;
+  }
+
+  void accept_hello(InStream& s, const pb::Hello& h) {
+    auto reject = [&](const std::string& why) {
+      spdlog::warn("cluster: refusing link from {} ({}): {}", s.peer(), h.node().name(), why);
+      later_close(s.shared_from_this(), grpc::StatusCode::PERMISSION_DENIED, why);
+    };
+    if (h.protocol_version() != kProtocolVersion) {
+      return reject("protocol version " + std::to_string(h.protocol_version()) + ", expected " +
+                    std::to_string(kProtocolVersion));
+    }
+    const std::string expected = proof(cfg.secret, h.nonce());
+    if (expected.size() != h.secret_proof().size() ||
+        CRYPTO_memcmp(expected.data(), h.secret_proof().data(), expected.size()) != 0) {
+      return reject("wrong cluster.secret");
+    }
+    const pb::NodeInfo& who = h.node();
+    pb::Frame welcome;
+    welcome.mutable_welcome()->mutable_node()->set_name(name);
+    welcome.mutable_welcome()->mutable_node()->set_address(advertise);
+    welcome.mutable_welcome()->mutable_node()->set_incarnation(incarnation);
+    for (auto& m : members_info()) *welcome.mutable_welcome()->add_members() = std::move(m);
+    if (who.name() == name) {
+      if (who.incarnation() != incarnation) {
+        return reject("another node already uses the name " + name + " (set node.name)");
+      }
+      s.write(std::move(welcome));  // our own seed: the dialer sees its own name and stops
+      return;
+    }
+    Peer& p = peer(who.name());
+    const bool restarted = p.incarnation != 0 && p.incarnation != who.incarnation();
+    p.incarnation = who.incarnation();
+    p.address = who.address();
+    add_target(who.address());
+    auto t = targets.find(who.address());
+    if (t != targets.end()) t->second.name = who.name();
+    if (p.in && p.in.get() != &s) {
+      later_close(p.in, grpc::StatusCode::ABORTED, "superseded by a newer link");
+    }
+    p.in = s.shared_from_this();
+    s.node = who.name();
+    if (detector.heard(p.name, Clock::now()) || restarted) {
+      spdlog::info("cluster: node {} ({}) joined{}", p.name, p.address,
+                   restarted ? " after a restart" : "");
+      if (p.out && restarted) later_cancel(p.out);  // redial: its sync state is gone
+      pb::Frame news;
+      for (auto& m : members_info()) *news.mutable_members()->add_members() = std::move(m);
+      for (auto& [n, other] : peers) {
+        if (n != p.name && other.out_ready) other.out->write(news);
+      }
+    }
+    learn_members(h.members());
+    s.write(std::move(welcome));
+    wake.notify_all();  // dial it back now
+  }
+
+  void on_done(InStream& s) override {
+    std::lock_guard lock(mu);
+    if (s.node.empty()) return;
+    auto it = peers.find(s.node);
+    if (it != peers.end() && it->second.in.get() == &s) it->second.in.reset();
+  }
+
+  // ---------------------------------------------------------------- frames on our own streams
+
+  void on_frame(OutStream& s, const pb::Frame& f) override {
+    std::unique_lock lock(mu);
+    if (stopping) return;
+    if (f.has_welcome()) {
+      on_welcome(s, f.welcome());
+      run_deferred(lock);
+      return;
+    }
+    auto t = targets.find(s.address());
+    if (t == targets.end() || t->second.name.empty()) return;
+    auto pit = peers.find(t->second.name);
+    if (pit == peers.end() || pit->second.out.get() != &s) return;
+    Peer& p = pit->second;
+    detector.heard(p.name, Clock::now());
+    switch (f.body_case()) {
+      case pb::Frame::kRouteAck:
+        p.route_acked = std::max(p.route_acked, f.route_ack().seq());
+        check_waiters(Clock::now());
+        break;
+      case pb::Frame::kPublishAck: {
+        const std::uint64_t up_to = f.publish_ack().up_to();
+        while (!p.pending.empty() && p.pending.front().id <= up_to) {
+          count_accept(p.pending.front());
+          p.pending.pop_front();
+        }
+        break;
+      }
+      case pb::Frame::kResync:
+        s.write(snapshot_frame());
+        break;
+      default:
+        break;
+    }
+    run_deferred(lock);
+  }
+
+  void on_welcome(OutStream& s, const pb::Welcome& w) {
+    auto t = targets.find(s.address());
+    if (t == targets.end()) return;
+    Target& target = t->second;
+    const std::string& n = w.node().name();
+    target.name = n;
+    if (n == name) {
+      target.self = true;  // one of our seeds is this node
+      later_cancel(s.shared_from_this());
+      return;
+    }
+    Peer& p = peer(n);
+    if (p.out && p.out.get() != &s && p.out_ready) {
+      later_cancel(s.shared_from_this());  // another address of a node we already reach
+      return;
+    }
+    target.backoff = std::chrono::milliseconds(100);
+    p.out = s.shared_from_this();
+    p.out_ready = true;
+    p.route_acked = 0;
+    if (p.address.empty()) p.address = w.node().address();
+    if (detector.heard(n, Clock::now())) {
+      spdlog::info("cluster: node {} ({}) joined", n, p.address);
+    }
+    learn_members(w.members());
+    // Full sync on every new stream: routes, retained messages, then the forwards it has not
+    // acknowledged (it drops those it already delivered).
+    s.write(snapshot_frame());
+    s.write(retained_snapshot_frame());
+    send_forwards(p, p.pending.begin());
+    spdlog::info("cluster: link to {} at {} up ({} routes, {} queued forwards)", n, s.address(),
+                 local.size(), p.pending.size());
+  }
+
+  void on_done(OutStream& s, const grpc::Status& status) override {
+    std::unique_lock lock(mu);
+    auto t = targets.find(s.address());
+    if (t != targets.end() && t->second.stream.get() == &s) t->second.stream.reset();
+    if (t != targets.end() && !t->second.name.empty()) {
+      auto p = peers.find(t->second.name);
+      if (p != peers.end() && p->second.out.get() == &s) {
+        p->second.out.reset();
+        p->second.out_ready = false;
+        if (!stopping) {
+          spdlog::info("cluster: link to {} at {} closed: {}", p->first, s.address(),
+                       status.error_message());
+        }
+        check_waiters(Clock::now());
+      }
+    }
+    run_deferred(lock);
+  }
+
+  // ---------------------------------------------------------------- ClusterLink (workers)
+
+  void local_route_added(const std::string& filter, std::function<void()> done) {
+    std::unique_lock lock(mu);
+    if (local.add(filter)) {
+      pb::Frame f;
+      f.mutable_delta()->set_seq(++route_seq);
+      f.mutable_delta()->add_added(filter);
+      for (auto& [n, p] : peers) {
+        if (p.out_ready) p.out->write(f);
+      }
+    }
+    Waiter w{route_seq,
+             {},
+             std::move(done),
+             Clock::now() + std::chrono::seconds(cfg.route_ack_timeout_s)};
+    for (auto& [n, p] : peers) {
+      if (p.out_ready && p.route_acked < route_seq) w.peers.push_back(n);
+    }
+    if (w.peers.empty() || stopping) {
+      deferred.push_back(std::move(w.done));
+    } else {
+      waiters.push_back(std::move(w));
+    }
+    run_deferred(lock);
+  }
+
+  void local_route_removed(const std::string& filter) {
+    std::lock_guard lock(mu);
+    if (!local.remove(filter)) return;
+    pb::Frame f;
+    f.mutable_delta()->set_seq(++route_seq);
+    f.mutable_delta()->add_removed(filter);
+    for (auto& [n, p] : peers) {
+      if (p.out_ready) p.out->write(f);
+    }
+  }
+
+  void forward(std::vector<core::RemoteForward>&& batch) {
+    std::unique_lock lock(mu);
+    std::map<NodeId, std::size_t> first_new;  // per peer: index of its first new pending entry
+    for (core::RemoteForward& f : batch) {
+      std::shared_ptr<Join> join;
+      if (f.done) join = std::make_shared<Join>(Join{f.nodes.size(), std::move(f.done)});
+      for (NodeId id : f.nodes) {
+        auto n = by_id.find(id);
+        Peer* p = n == by_id.end() || stopping ? nullptr : &peers[n->second];
+        PendingForward pf{0, f.message, join};
+        if (p == nullptr || p->pending.size() >= cfg.max_pending) {
+          if (p && p->dropped++ % 1000 == 0) {
+            spdlog::warn(
+                "cluster: {} forwards to {} unacknowledged (cluster.max_pending); "
+                "dropped {} so far",
+                p->pending.size(), p->name, p->dropped);
+          }
+          count_accept(pf);
+          continue;
+        }
+        pf.id = p->next_forward_id++;
+        first_new.try_emplace(id, p->pending.size());
+        const bool down = detector.state(p->name) != PeerState::kUp;
+        p->pending.push_back(std::move(pf));
+        if (down) count_accept(p->pending.back());  // queued for a down node
+      }
+    }
+    for (auto& [id, index] : first_new) {
+      Peer& p = peers[by_id[id]];
+      if (p.out_ready) send_forwards(p, p.pending.begin() + static_cast<std::ptrdiff_t>(index));
+    }
+    run_deferred(lock);
+  }
+
+  void retained_changed(const core::MessagePtr& m) {
+    std::lock_guard lock(mu);
+    RetainedVersion v{wall_ms(), name};
+    auto& cur = retained_versions[std::string(m->topic)];
+    if (!(cur < v)) v.ts = cur.ts + 1;  // keep our own writes ordered despite clock steps
+    cur = v;
+    pb::Frame f;
+    auto* r = f.mutable_retained()->add_messages();
+    r->set_topic(std::string(m->topic));
+    r->set_payload(std::string(m->payload));
+    r->set_qos(static_cast<std::uint32_t>(m->qos));
+    r->set_timestamp_ms(v.ts);
+    r->set_origin(v.origin);
+    for (auto& [n, p] : peers) {
+      if (p.out_ready) p.out->write(f);
+    }
+  }
+
+  // ---------------------------------------------------------------- state
+
+  const config::ClusterConfig cfg;
+  const std::string name;
+  std::string advertise;
+  std::uint64_t incarnation = 0;
+  core::Broker& broker;
+  core::RetainedStore& retained;
+  std::unique_ptr<grpc::Server> server;
+  std::thread ticker;
+  std::condition_variable wake;
+
+  std::mutex mu;  // everything below
+  bool stopping = false;
+  FailureDetector detector;
+  LocalRoutes local;
+  RemoteRoutes remote;
+  DedupWindow dedup;
+  std::uint64_t route_seq = 0;
+  std::uint64_t duplicates = 0;
+  NodeId next_node_id = 1;
+  std::map<std::string, Peer> peers;
+  std::map<NodeId, std::string> by_id;
+  std::map<std::string, Target> targets;
+  std::vector<Waiter> waiters;
+  std::unordered_map<std::string, RetainedVersion> retained_versions;
+};
+
+ClusterNode::ClusterNode(const config::Config& config, core::Broker& broker,
+                         core::RetainedStore& retained)
+    : impl_(std::make_unique<Impl>(config, broker, retained)) {}
+
+ClusterNode::~ClusterNode() {
+  stop();
+}
+
+void ClusterNode::start() {
+  impl_->start();
+}
+void ClusterNode::stop() {
+  impl_->stop();
+}
+void ClusterNode::local_route_added(const std::string& filter, std::function<void()> done) {
+  impl_->local_route_added(filter, std::move(done));
+}
+void ClusterNode::local_route_removed(const std::string& filter) {
+  impl_->local_route_removed(filter);
+}
+void ClusterNode::forward(std::vector<core::RemoteForward>&& batch) {
+  impl_->forward(std::move(batch));
+}
+void ClusterNode::retained_changed(const core::MessagePtr& message) {
+  impl_->retained_changed(message);
+}
+
+}  // namespace meshmq::cluster

@@ -1,0 +1,52 @@
+// The core's view of the cluster (implemented by broker/cluster). The core tells it which filters
+// local clients use and hands it publishes that match other nodes' routes; the cluster layer calls
+// back into Broker::apply_remote_routes() and Broker::deliver_remote(). No gRPC here: the core
+// links without it and a single node runs with no ClusterLink at all.
+//
+// Threading: every method may be called from any worker at any time and must not block on I/O;
+// callbacks (`done`) may run on any thread, the core posts what it needs back to its workers.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "broker/core/message.h"
+
+namespace meshmq::core {
+
+// A remote node, as numbered by the cluster layer (stable for the life of the process).
+using NodeId = std::uint32_t;
+
+struct RemoteForward {
+  MessagePtr message;
+  std::vector<NodeId> nodes;   // every remote node with a matching route, each once
+  std::function<void()> done;  // QoS 1/2 only (else empty): all nodes accepted or queued it
+};
+
+class ClusterLink {
+ public:
+  virtual ~ClusterLink() = default;
+
+  // One call per (filter, local session) change; the cluster layer refcounts so that peers see
+  // one route per (filter, node). `done` runs once the peers that are up have applied every route
+  // change made so far (or after cluster.route_ack_timeout): the SUBACK waits for it.
+  virtual void local_route_added(const std::string& filter, std::function<void()> done) = 0;
+  virtual void local_route_removed(const std::string& filter) = 0;
+
+  // Publishes for remote subscribers, batched by the calling worker once per event-loop pass.
+  virtual void forward(std::vector<RemoteForward>&& batch) = 0;
+
+  // A retained message was set (or cleared: empty payload) by a local client.
+  virtual void retained_changed(const MessagePtr& message) = 0;
+};
+
+// One remote route change, applied to every worker's route trie.
+struct RemoteRoute {
+  std::string filter;
+  NodeId node;
+  bool add;
+};
+
+}  // namespace meshmq::core
