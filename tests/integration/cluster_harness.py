@@ -1,0 +1,132 @@
+"""Multi-node helpers for the cluster tests: N real meshmq nodes on 127.0.0.1, .2, .3, ...
+
+ClusterNode is a harness.Broker on its own loopback address with a fixed MQTT port and cluster
+port (so a node killed with SIGKILL restarts at the same address), and log-line waits. The
+`cluster_factory` fixture (see test_cluster.py's use) starts nodes that all list each other as
+seeds, all at once unless asked otherwise, and waits until every node has a stream to every other.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Optional
+
+import harness
+
+#: Fast failure detection for tests: a killed node is down after 2 s, its routes go 1 s later.
+FAST = {
+    "cluster.heartbeat": "1s",
+    "cluster.down_after": "2s",
+    "cluster.route_grace": "1s",
+    "cluster.anti_entropy": "2s",
+}
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class ClusterNode(harness.Broker):
+    def __init__(self, workdir: Path, index: int, opts: Optional[dict] = None):
+        self.host = f"127.0.0.{index}"
+        self.index = index
+        super().__init__(workdir, opts, name=f"node{index}")
+        self.port = free_port(self.host)
+        self.cluster_port = free_port(self.host)
+        self.address = f"{self.host}:{self.cluster_port}"
+
+    def configure(self, seeds: list[str]):
+        self.opts = {
+            **FAST,
+            "listeners.tcp.bind": self.host,
+            "cluster.bind": self.host,
+            "cluster.port": self.cluster_port,
+            "cluster.seeds": ",".join(seeds),
+            **self.opts,
+        }
+
+    def spawn(self):
+        """Start the process without waiting (nodes of one cluster start together)."""
+        self._spawn()
+
+    def wait_ready(self, timeout: float = harness.WAIT) -> "ClusterNode":
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.name} exited with {self.proc.returncode}\n"
+                                     f"{self.log_tail()}")
+            if harness.port_accepts(self.port, self.host):
+                self.started = True
+                return self
+            time.sleep(0.02)
+        raise AssertionError(f"{self.name} not accepting on {self.host}:{self.port}\n"
+                             f"{self.log_tail()}")
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(5)
+
+    def restart(self, timeout: float = harness.WAIT) -> "ClusterNode":
+        self._spawn()
+        return self.wait_ready(timeout)
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_bytes().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def count_log(self, pattern: str, since: int = 0) -> int:
+        return len(re.findall(pattern, self.log_text()[since:]))
+
+    def log_size(self) -> int:
+        return len(self.log_text())
+
+    def wait_log(self, pattern: str, count: int = 1, timeout: float = harness.WAIT,
+                 since: int = 0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.count_log(pattern, since) >= count:
+                return
+            self.assert_alive()
+            time.sleep(0.05)
+        raise harness.Timeout(f"{self.name}: {count} x /{pattern}/ not logged within {timeout}s\n"
+                              f"{self.log_tail(30)}")
+
+    def client(self, client_id: str = "", **kw) -> harness.Client:
+        return harness.Client(self.port, client_id, host=self.host, **kw)
+
+
+def links_up(node: ClusterNode, peers: list[ClusterNode]) -> bool:
+    text = node.log_text()
+    return all(re.search(rf"link to {p.name} at \S+ up", text) for p in peers)
+
+
+def wait_formed(nodes: list[ClusterNode], timeout: float = 15.0, since: Optional[dict] = None,
+                fresh: Optional[ClusterNode] = None):
+    """Every node has an open stream to every other one (each logs 'link to X ... up'). With
+    `fresh` (a restarted node) and `since` (log offsets), only the links to and from it, logged
+    after the offsets, count."""
+    deadline = time.monotonic() + timeout
+    since = since or {}
+    while time.monotonic() < deadline:
+        ok = True
+        for n in nodes:
+            n.assert_alive()
+            text = n.log_text()[since.get(n.name, 0):]
+            for p in nodes:
+                if fresh is not None and fresh not in (n, p):
+                    continue
+                if p is not n and not re.search(rf"link to {p.name} at \S+ up", text):
+                    ok = False
+        if ok:
+            return
+        time.sleep(0.05)
+    raise harness.Timeout("cluster did not form within %.0fs:\n%s" % (
+        timeout, "\n".join(f"--- {n.name}\n{n.log_tail(15)}" for n in nodes)))
