@@ -427,13 +427,14 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
     return grpc::SslCredentials(opts);
   }
 
-  static std::vector<std::string> resolve(const std::string& host_port) {
-    std::string host = host_port;
-    std::string port;
-    const auto colon = host_port.rfind(':');
-    if (colon != std::string::npos && host_port.find(']') == std::string::npos) {
-      host = host_port.substr(0, colon);
-      port = host_port.substr(colon + 1);
+  // cluster.dns_name is a name (port: cluster.port, which every node shares) or name:port.
+  std::vector<std::string> resolve(const std::string& dns_name) {
+    std::string host = dns_name;
+    std::string port = std::to_string(cfg.port);
+    const auto colon = dns_name.rfind(':');
+    if (colon != std::string::npos && dns_name.find(':') == colon) {
+      host = dns_name.substr(0, colon);
+      port = dns_name.substr(colon + 1);
     }
     std::vector<std::string> out;
     addrinfo hints{};
