@@ -85,7 +85,7 @@ fi
 # The image's default config, and that config with the environment compose gives a node, must
 # be ones the binary accepts.
 scripts/config-accepted.sh "$bin" deploy/meshmq.toml || err "the binary rejects deploy/meshmq.toml"
-check_compose_env=false # true once the cluster.* keys are in the binary
+check_compose_env=true # the cluster.* keys compose sets must be accepted
 if $check_compose_env; then
   mapfile -t compose_env < <(/usr/bin/python3 -c '
 import yaml
