@@ -23,7 +23,9 @@ struct FakeCluster final : core::ClusterLink {
   void forward(std::vector<core::RemoteForward>&& batch) override {
     for (auto& f : batch) forwards.push_back(std::move(f));
   }
-  void retained_changed(const core::MessagePtr& m) override { retained.push_back(m->topic); }
+  void retained_changed(const core::MessagePtr& m) override {
+    retained.push_back(std::string(m->topic));
+  }
 };
 
 struct ClusterFixture : BrokerFixture {
@@ -127,11 +129,7 @@ TEST(ClusterLink, RemoteMessagesReachLocalSubscribersOnlyAndAreNotForwardedAgain
   sub->receive(subscribe(1, "a/#"));
   f.acknowledge_routes();
   sub->sent();
-  auto m = std::make_shared<core::Message>();
-  m->topic = "a/b";
-  m->payload = "from afar";
-  m->qos = QoS::kAtLeastOnce;
-  f.broker.deliver_remote(m, 9);
+  f.broker.deliver_remote(core::make_message("a/b", "from afar", QoS::kAtLeastOnce, false), 9);
   f.executor.drain();
   auto got = sub->sent_of<codec::Publish>();
   ASSERT_EQ(got.size(), 1u);
