@@ -181,6 +181,8 @@ void Broker::restore_session(Session::Snapshot snapshot) {
   for (const auto& [filter, qos] : snapshot.subscriptions) {
     for (auto& w : workers_) w->trie.insert(filter, session, qos);
     subscription_count_ += 1;
+    // Announced to the other nodes once the cluster links come up (full sync).
+    if (cluster_) cluster_->local_route_added(filter, [] {});
   }
   session->restore(std::move(snapshot));
   WorkerCounters& c = workers_[owner]->counters;

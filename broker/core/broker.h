@@ -105,7 +105,8 @@ class Broker {
   bool durable_now() const;
 
   // Puts a session loaded from storage (or handed over by another node) into the registry and
-  // every worker's trie, offline until its client connects. Only before the workers run.
+  // every worker's trie (and the cluster's routes), offline until its client connects. Only
+  // before the workers run.
   void restore_session(Session::Snapshot snapshot);
 
   void subscribe(std::shared_ptr<Connection> conn, codec::Subscribe packet);
@@ -187,7 +188,6 @@ class Broker {
                      std::function<void()> done);
   void deliver(std::size_t worker, Delivery&& d);
   void match_local(std::size_t worker, const MessagePtr& message);
-  void schedule_flush(std::size_t worker);
   void flush_outbox(std::size_t worker);
   void deliver_batch(std::size_t worker, std::vector<Delivery>& batch, std::vector<JoinPtr>& joins);
   void attach_joins(std::size_t worker, const std::vector<JoinPtr>& joins);

@@ -268,6 +268,11 @@ void Server::run() {
   Impl& s = *impl_;
   s.access.load();
   spdlog::info("accepting at most {} connections (limits.max_connections)", s.admission.max());
+  if (s.cfg.cluster.enabled()) {
+    // Attached before the restore so that restored sessions' filters become cluster routes.
+    s.cluster = std::make_unique<cluster::ClusterNode>(s.cfg, s.broker, s.storage.retained());
+    s.broker.set_cluster(s.cluster.get());
+  }
   s.storage.restore(s.broker);  // sessions and routes in place before any client can connect
   if (s.cfg.http.port != 0) {
     s.http = std::make_unique<ops::HttpServer>(
@@ -278,9 +283,7 @@ void Server::run() {
                  s.http->port());
   }
   s.open_listeners();
-  if (s.cfg.cluster.enabled()) {
-    s.cluster = std::make_unique<cluster::ClusterNode>(s.cfg, s.broker, s.retained);
-    s.broker.set_cluster(s.cluster.get());
+  if (s.cluster) {
     s.cluster->start();
   } else {
     spdlog::info("cluster: no cluster.seeds and no cluster.dns_name: running alone");
