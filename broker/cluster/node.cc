@@ -575,7 +575,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
       retained.match(m.topic(), [&](const core::MessagePtr&) { current = {0, ""}; });
     }
     if (!(current < incoming)) return;
-    retained.set(core::make_message(
+    broker.set_remote_retained(core::make_message(
         m.topic(), m.payload(), static_cast<core::QoS>(std::min<std::uint32_t>(m.qos(), 2)), true));
     retained_versions[m.topic()] = incoming;
   }

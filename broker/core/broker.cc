@@ -244,6 +244,10 @@ void Broker::update_routes(const SessionPtr& session, std::vector<RouteChange> c
   }
 }
 
+void Broker::set_remote_retained(MessagePtr message) {
+  executor_.post(0, [this, message = std::move(message)] { retained_.set(message); });
+}
+
 void Broker::apply_remote_routes(std::vector<RemoteRoute> changes, std::function<void()> done) {
   struct Pending {
     std::vector<RemoteRoute> changes;
@@ -394,9 +398,8 @@ bool Broker::publish(MessagePtr message, std::function<void()> remote_accepted) 
 
 void Broker::deliver_remote(MessagePtr message, std::size_t lane) {
   const std::size_t worker = lane % workers_.size();
-  executor_.post(worker, [this, worker, message = std::move(message)] {
-    match_local(worker, message);
-  });
+  executor_.post(worker,
+                 [this, worker, message = std::move(message)] { match_local(worker, message); });
 }
 
 void Broker::match_local(std::size_t here, const MessagePtr& message) {

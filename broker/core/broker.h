@@ -94,6 +94,9 @@ class Broker {
   // Applies remote route changes to every worker's route trie; `done` runs (on a worker) once all
   // have them.
   void apply_remote_routes(std::vector<RemoteRoute> changes, std::function<void()> done);
+  // Stores a retained message set or cleared on another node (on a worker: stores write through
+  // per-worker batches).
+  void set_remote_retained(MessagePtr message);
 
   // Runs done(ok) on the calling worker once everything the last publish() on this worker changed
   // is durable, on every worker it reached (deliveries to sessions owned elsewhere included), and
@@ -161,8 +164,8 @@ class Broker {
     std::vector<std::vector<Delivery>> outbox;       // per target worker
     std::vector<std::vector<JoinPtr>> outbox_joins;  // per target: acks waiting for that batch
     std::vector<std::size_t>
-        touched;               // targets the current publish reached with a persistent write
-    std::deque<JoinPtr> acks;  // deferred acknowledgements, in publish order
+        touched;                // targets the current publish reached with a persistent write
+    std::deque<JoinPtr> acks;   // deferred acknowledgements, in publish order
     RouteTrie routes;           // filter -> remote nodes; replicated like `trie`
     std::vector<NodeId> nodes;  // scratch for publish()
     std::vector<RemoteForward> remote_outbox;
