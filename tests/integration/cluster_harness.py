@@ -39,6 +39,7 @@ class ClusterNode(harness.Broker):
         super().__init__(workdir, opts, name=f"node{index}")
         self.port = free_port(self.host)
         self.cluster_port = free_port(self.host)
+        self.http_port = free_port(self.host)
         self.address = f"{self.host}:{self.cluster_port}"
 
     def configure(self, seeds: list[str]):
@@ -48,6 +49,7 @@ class ClusterNode(harness.Broker):
             "cluster.bind": self.host,
             "cluster.port": self.cluster_port,
             "cluster.seeds": ",".join(seeds),
+            "http.bind": self.host,
             **self.opts,
         }
 
