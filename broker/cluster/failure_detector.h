@@ -35,6 +35,16 @@ class FailureDetector {
   PeerState state(const std::string& node) const;
   void forget(const std::string& node) { peers_.erase(node); }
 
+  struct Counts {
+    std::size_t up = 0;
+    std::size_t down = 0;  // down, routes kept or withdrawn
+  };
+  Counts counts() const {
+    Counts c;
+    for (const auto& [name, peer] : peers_) ++(peer.state == PeerState::kUp ? c.up : c.down);
+    return c;
+  }
+
  private:
   struct Peer {
     PeerState state = PeerState::kUp;

@@ -861,6 +861,12 @@ ClusterNode::~ClusterNode() {
 void ClusterNode::start() {
   impl_->start();
 }
+ClusterNode::PeerCounts ClusterNode::peer_counts() const {
+  std::lock_guard lock(impl_->mu);
+  const auto c = impl_->detector.counts();
+  return {c.up, c.down};
+}
+
 void ClusterNode::stop() {
   impl_->stop();
 }

@@ -36,6 +36,13 @@ class ClusterNode final : public core::ClusterLink {
   void forward(std::vector<core::RemoteForward>&& batch) override;
   void retained_changed(const core::MessagePtr& message) override;
 
+  // Peers this node has heard of, by state (for meshmq_cluster_peers and readiness).
+  struct PeerCounts {
+    std::size_t up = 0;
+    std::size_t down = 0;
+  };
+  PeerCounts peer_counts() const;
+
   struct Impl;
 
  private:

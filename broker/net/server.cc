@@ -273,6 +273,14 @@ void Server::run() {
     s.cluster = std::make_unique<cluster::ClusterNode>(s.cfg, s.broker, s.storage.retained());
     s.broker.set_cluster(s.cluster.get());
   }
+  // Always exported (0 and 0 when running alone) so dashboards and alerts need no special case.
+  s.metrics.add_collector([&s](core::Snapshot& out) {
+    cluster::ClusterNode::PeerCounts peers;
+    if (s.cluster) peers = s.cluster->peer_counts();
+    out.push_back(core::Family::gauge("meshmq_cluster_peers", "Cluster peers by state",
+                                      {{{{"state", "up"}}, static_cast<double>(peers.up)},
+                                       {{{"state", "down"}}, static_cast<double>(peers.down)}}));
+  });
   s.storage.restore(s.broker);  // sessions and routes in place before any client can connect
   if (s.cfg.http.port != 0) {
     s.http = std::make_unique<ops::HttpServer>(
