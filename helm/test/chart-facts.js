@@ -36,9 +36,6 @@ function facts(label, objs) {
   expect(f("podManagementPolicy is Parallel"), sts.spec.podManagementPolicy === "Parallel");
   expect(f("serviceName is the headless service"), sts.spec.serviceName === headless.metadata.name);
   expect(f("headless service publishes not-ready pods"), headless.spec.publishNotReadyAddresses === true);
-  const clusterOn = /^\[cluster\]$/m.test(config);
-  const httpOn = c.ports.some((p) => p.name === "http");
-  if (clusterOn) {
   expect(f("cluster.dns_name is the headless FQDN"), tomlValue("cluster", "dns_name") === JSON.stringify(fqdn));
   expect(f("node.name comes from the pod name"),
     env.MESHMQ_NODE__NAME && env.MESHMQ_NODE__NAME.valueFrom.fieldRef.fieldPath === "metadata.name");
@@ -46,33 +43,29 @@ function facts(label, objs) {
     env.MESHMQ_CLUSTER__ADVERTISE && env.MESHMQ_CLUSTER__ADVERTISE.value ===
       `$(MESHMQ_NODE__NAME).${fqdn}:${tomlValue("cluster", "port")}`);
   expect(f("cluster secret from a Secret"), env.MESHMQ_CLUSTER__SECRET && env.MESHMQ_CLUSTER__SECRET.valueFrom.secretKeyRef);
-  }
-  if (httpOn) {
   expect(f("readiness probe on /readyz"), c.readinessProbe.httpGet.path === "/readyz");
   expect(f("liveness probe on /healthz"), c.livenessProbe.httpGet.path === "/healthz");
   expect(f("probes on the configured http.port"),
     c.ports.find((p) => p.name === "http").containerPort === Number(tomlValue("http", "port")));
-  const grace = Number(tomlValue("node", "shutdown_grace").replace(/"|s/g, ""));
-  const preStop = c.lifecycle ? Number(c.lifecycle.preStop.exec.command[1]) : 0;
-  expect(f("preStop + node.shutdown_grace fit in terminationGracePeriodSeconds"),
-    preStop + grace < pod.terminationGracePeriodSeconds);
-  }
   const pdb = one("PodDisruptionBudget");
   expect(f("PDB allows one pod down"), pdb && pdb.spec.maxUnavailable === 1);
   expect(f("pod anti-affinity"), pod.affinity && pod.affinity.podAntiAffinity);
   const dataMount = c.volumeMounts.find((m) => m.name === "data");
   expect(f("data volume from volumeClaimTemplates"), sts.spec.volumeClaimTemplates[0].metadata.name === "data");
   expect(f("data volume mounted at node.data_dir"), JSON.stringify(dataMount.mountPath) === tomlValue("node", "data_dir"));
+  const grace = Number(tomlValue("node", "shutdown_grace").replace(/"|s/g, ""));
+  const preStop = c.lifecycle ? Number(c.lifecycle.preStop.exec.command[1]) : 0;
+  expect(f("preStop + node.shutdown_grace fit in terminationGracePeriodSeconds"),
+    preStop + grace < pod.terminationGracePeriodSeconds);
   expect(f("config passed with --config"), c.args.includes("--config=/etc/meshmq/config.toml"));
   expect(f("config checksum annotation"), /^[0-9a-f]{64}$/.test(sts.spec.template.metadata.annotations["checksum/config"]));
   expect(f("non-root"), pod.securityContext.runAsNonRoot === true);
   expect(f("read-only root file system"), c.securityContext.readOnlyRootFilesystem === true);
   expect(f("resources set"), c.resources && c.resources.requests);
-  return { sts, lb, one, clusterOn, httpOn };
+  return { sts, lb, one };
 }
 
 const full = facts("full-values", load(fullFile));
-expect("full-values: cluster and HTTP are on", full.clusterOn && full.httpOn);
 const lbPorts = full.lb.spec.ports.map((p) => p.port).sort();
 expect(`full-values: LoadBalancer serves 1883, 8083, 8084 and 8883 (has ${lbPorts})`,
   full.lb.spec.type === "LoadBalancer" && JSON.stringify(lbPorts) === JSON.stringify([1883, 8083, 8084, 8883]));

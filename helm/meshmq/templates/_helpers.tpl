@@ -65,23 +65,12 @@ The broker's config.toml: what the chart must set for the pod's mounts and ports
 {{- define "meshmq.config" -}}
 {{- $v := .Values -}}
 {{- $grace := sub (sub (int $v.terminationGracePeriodSeconds) (int $v.preStopSleepSeconds)) 5 | int -}}
-{{- $c := dict "node" (dict "data_dir" "/var/lib/meshmq") -}}
-{{- /* Until the binary has the HTTP endpoint's keys, node.shutdown_grace (which comes with them)
-is only set together with http.port. */ -}}
-{{- if $v.http.enabled -}}
-{{- $_ := set $c.node "shutdown_grace" (printf "%ds" (max $grace 1)) -}}
-{{- end -}}
-{{- /* Until the binary has the WebSocket/TLS listener keys, only enabled listeners are set. */ -}}
+{{- $c := dict "node" (dict "data_dir" "/var/lib/meshmq" "shutdown_grace" (printf "%ds" (max $grace 1))) -}}
+{{- /* Listeners the values turn off get port 0, so binary defaults cannot open them. */ -}}
 {{- $l := dict "tcp" (dict "port" $v.listeners.mqtt.port) -}}
-{{- if $v.listeners.ws.enabled -}}
-{{- $_ := set $l "ws" (dict "port" $v.listeners.ws.port "path" $v.listeners.ws.path) -}}
-{{- end -}}
-{{- if and $v.tls.enabled $v.listeners.tls.enabled -}}
-{{- $_ := set $l "tls" (dict "port" $v.listeners.tls.port) -}}
-{{- end -}}
-{{- if and $v.tls.enabled $v.listeners.wss.enabled -}}
-{{- $_ := set $l "wss" (dict "port" $v.listeners.wss.port) -}}
-{{- end -}}
+{{- $_ := set $l "ws" (ternary (dict "port" $v.listeners.ws.port "path" $v.listeners.ws.path) (dict "port" 0) $v.listeners.ws.enabled) -}}
+{{- $_ := set $l "tls" (dict "port" (ternary $v.listeners.tls.port 0 (and $v.tls.enabled $v.listeners.tls.enabled))) -}}
+{{- $_ := set $l "wss" (dict "port" (ternary $v.listeners.wss.port 0 (and $v.tls.enabled $v.listeners.wss.enabled))) -}}
 {{- $_ := set $c "listeners" $l -}}
 {{- if $v.tls.enabled -}}
 {{- $tls := dict "cert_file" "/etc/meshmq/tls/tls.crt" "key_file" "/etc/meshmq/tls/tls.key" "min_version" $v.tls.minVersion "verify_client" $v.tls.verifyClient -}}
@@ -93,9 +82,7 @@ is only set together with http.port. */ -}}
 {{- if $v.auth.enabled -}}
 {{- $_ := set $c "auth" (dict "allow_anonymous" $v.auth.allowAnonymous "password_file" "/etc/meshmq/auth/passwords" "acl_file" "/etc/meshmq/auth/acl") -}}
 {{- end -}}
-{{- if $v.http.enabled -}}
-{{- $_ := set $c "http" (dict "port" $v.http.port) -}}
-{{- end -}}
+{{- $_ := set $c "http" (dict "port" (ternary $v.http.port 0 $v.http.enabled)) -}}
 {{- /* Stop queueing before the volume is full rather than fail writes when it is. */ -}}
 {{- $size := $v.persistence.size -}}
 {{- if and $v.persistence.enabled $v.persistence.maxDiskPercent (regexMatch "^[0-9]+(Mi|Gi|Ti)$" $size) -}}
