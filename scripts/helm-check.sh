@@ -87,9 +87,8 @@ fi
 helm/test/dashboard_check.py "$chart/files/grafana-dashboard.json" "${metrics_args[@]}" ||
   err "the Grafana dashboard has bad queries"
 
-# Values files whose pods the binary must accept. full-values (TLS, auth, cluster, HTTP, admin)
-# joins once the binary has all of those keys.
-accepted=(default-values)
+# Values files whose pods the binary must accept (full-values: TLS, auth, cluster, HTTP, admin).
+accepted=(default-values full-values)
 if [ -n "$bin" ]; then
   for name in "${accepted[@]}"; do
     pod=$out/pod-$name
