@@ -139,4 +139,20 @@ bool AccessControl::may_subscribe(std::size_t worker, const core::Principal& who
   return acl(worker).may_subscribe(who, filter);
 }
 
+bool AccessControl::delivery_filtered(std::size_t worker, const core::Principal& who,
+                                      std::string_view filter) {
+  return acl(worker).delivery_filtered(who, filter);
+}
+
+bool AccessControl::may_receive(std::size_t worker, const core::Principal& who,
+                                std::string_view topic) {
+  return acl(worker).may_receive(who, topic);
+}
+
+std::uint32_t AccessControl::generation(std::size_t worker) {
+  const Acl& rules = acl(worker);
+  if (rules.allows_every_subscription()) return 0;
+  return static_cast<std::uint32_t>(views_[worker].generation);
+}
+
 }  // namespace meshmq::auth

@@ -45,6 +45,12 @@ class AccessControl final : public core::AccessPolicy {
                                    std::string_view topic) override;
   bool may_subscribe(std::size_t worker, const core::Principal& who,
                      std::string_view filter) override;
+  bool delivery_filtered(std::size_t worker, const core::Principal& who,
+                         std::string_view filter) override;
+  bool may_receive(std::size_t worker, const core::Principal& who, std::string_view topic) override;
+  // 0 while the rules deny no subscription at all (nothing to check at delivery), else the
+  // reload generation.
+  std::uint32_t generation(std::size_t worker) override;
 
  private:
   struct alignas(64) WorkerView {

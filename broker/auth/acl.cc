@@ -123,8 +123,10 @@ std::optional<Acl> Acl::parse(std::string_view text, std::string_view name, bool
   return acl;
 }
 
-template <class Matches>
-bool Acl::decide(const core::Principal& who, bool publish, Matches&& matches) const {
+// Calls fn(rule, filter) for each rule of the action that applies to `who`, in order, with %u/%c
+// substituted, until fn returns true; returns whether one did.
+template <class Fn>
+bool Acl::first_rule(const core::Principal& who, bool publish, Fn&& fn) const {
   thread_local std::string scratch;
   for (const AclRule& rule : rules_) {
     if (publish ? !rule.publish : !rule.subscribe) continue;
@@ -134,9 +136,20 @@ bool Acl::decide(const core::Principal& who, bool publish, Matches&& matches) co
       if (!substitute(rule.filter, who, scratch)) continue;
       filter = scratch;
     }
-    if (matches(filter)) return rule.allow;
+    if (fn(rule, filter)) return true;
   }
-  return default_allow_;
+  return false;
+}
+
+template <class Matches>
+bool Acl::decide(const core::Principal& who, bool publish, Matches&& matches) const {
+  bool allow = default_allow_;
+  first_rule(who, publish, [&](const AclRule& rule, std::string_view filter) {
+    if (!matches(filter)) return false;
+    allow = rule.allow;
+    return true;
+  });
+  return allow;
 }
 
 bool Acl::may_publish(const core::Principal& who, std::string_view topic) const {
@@ -145,6 +158,28 @@ bool Acl::may_publish(const core::Principal& who, std::string_view topic) const 
 
 bool Acl::may_subscribe(const core::Principal& who, std::string_view filter) const {
   return decide(who, false, [&](std::string_view f) { return codec::filter_covers(f, filter); });
+}
+
+bool Acl::delivery_filtered(const core::Principal& who, std::string_view filter) const {
+  bool filtered = false;
+  first_rule(who, false, [&](const AclRule& rule, std::string_view f) {
+    if (codec::filter_covers(f, filter)) return true;  // the rule that decided the SUBSCRIBE
+    filtered = !rule.allow && codec::filters_overlap(f, filter);
+    return filtered;
+  });
+  return filtered;
+}
+
+bool Acl::allows_every_subscription() const {
+  if (!default_allow_) return false;
+  for (const AclRule& rule : rules_) {
+    if (rule.subscribe && !rule.allow) return false;
+  }
+  return true;
+}
+
+bool Acl::may_receive(const core::Principal& who, std::string_view topic) const {
+  return decide(who, false, [&](std::string_view f) { return codec::topic_matches(f, topic); });
 }
 
 }  // namespace meshmq::auth

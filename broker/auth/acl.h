@@ -14,6 +14,11 @@
 // topic the requested filter can match is matched by the rule's filter): `allow subscribe all
 // sensors/#` grants `sensors/+/temp` but not `#`, and `deny subscribe all secret/#` refuses
 // `secret/a` but not the wider `#`.
+//
+// A granted filter can still match topics that a rule denies (`#` under `deny subscribe all
+// secret/#`): such a subscription is marked at SUBSCRIBE (delivery_filtered) and each message it
+// matches is checked at delivery (may_receive, the same rules applied to the topic), so the client
+// never receives a topic it could not have subscribed to by name.
 #pragma once
 
 #include <cstdint>
@@ -48,11 +53,19 @@ class Acl {
 
   bool may_publish(const core::Principal& who, std::string_view topic) const;
   bool may_subscribe(const core::Principal& who, std::string_view filter) const;
+  // For a filter may_subscribe grants: true when a deny rule that takes precedence over the
+  // granting rule (or the default) matches some of the filter's topics.
+  bool delivery_filtered(const core::Principal& who, std::string_view filter) const;
+  bool may_receive(const core::Principal& who, std::string_view topic) const;
+  // No deny rule for subscriptions and an allowing default.
+  bool allows_every_subscription() const;
 
   const std::vector<AclRule>& rules() const { return rules_; }
   bool default_allow() const { return default_allow_; }
 
  private:
+  template <class Fn>
+  bool first_rule(const core::Principal& who, bool publish, Fn&& fn) const;
   template <class Matches>
   bool decide(const core::Principal& who, bool publish, Matches&& matches) const;
 

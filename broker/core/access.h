@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,6 +54,15 @@ class AccessPolicy {
   virtual PublishVerdict may_publish(std::size_t worker, const Principal& who,
                                      std::string_view topic) = 0;
   virtual bool may_subscribe(std::size_t worker, const Principal& who, std::string_view filter) = 0;
+
+  // Checks at delivery, for granted filters that still match some denied topics (a `#`
+  // subscription under a `deny subscribe ... secret/#` rule): delivery_filtered() marks such a
+  // subscription at SUBSCRIBE, and may_receive() is asked for each message it matches.
+  // generation() changes when the rules are reloaded; a subscription granted under another
+  // generation (or restored from storage, generation 0) is checked at every delivery.
+  virtual bool delivery_filtered(std::size_t, const Principal&, std::string_view) { return false; }
+  virtual bool may_receive(std::size_t, const Principal&, std::string_view) { return true; }
+  virtual std::uint32_t generation(std::size_t) { return 0; }
 };
 
 // Everyone may connect (with any user name), publish and subscribe: the policy of a broker built

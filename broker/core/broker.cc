@@ -179,7 +179,8 @@ void Broker::restore_session(Session::Snapshot snapshot) {
       std::hash<std::string>{}(snapshot.client_id) % std::max<std::size_t>(1, workers_.size());
   auto session = make_session(snapshot.client_id, false, owner);
   for (const auto& [filter, qos] : snapshot.subscriptions) {
-    for (auto& w : workers_) w->trie.insert(filter, session, qos);
+    // Granted under rules this process never saw: checked at each delivery (generation 0).
+    for (auto& w : workers_) w->trie.insert(filter, session, Grant{qos});
     subscription_count_ += 1;
     // Announced to the other nodes once the cluster links come up (full sync).
     if (cluster_) cluster_->local_route_added(filter, [] {});
@@ -233,7 +234,7 @@ void Broker::update_routes(const SessionPtr& session, std::vector<RouteChange> c
       Trie& trie = workers_[i]->trie;
       for (const RouteChange& c : pending->changes) {
         if (c.add) {
-          trie.insert(c.filter, session, c.qos);
+          trie.insert(c.filter, session, Grant{c.qos, c.filtered, c.acl_generation});
         } else {
           trie.erase(c.filter, session);
         }
@@ -311,7 +312,9 @@ void Broker::subscribe(std::shared_ptr<Connection> conn, codec::Subscribe packet
     auto [it, added] = session->subscriptions().insert_or_assign(t.filter, t.qos);
     if (!added) subscription_count_ -= 1;  // a replacement, not a new subscription
     if (session->persistent()) sessions_.subscription_set(*session, t.filter, t.qos);
-    changes.push_back({std::move(t.filter), t.qos, true, added});
+    const bool filtered = access_->delivery_filtered(worker, conn->principal(), t.filter);
+    changes.push_back(
+        {std::move(t.filter), t.qos, true, added, filtered, access_->generation(worker)});
   }
   auto granted = std::make_shared<std::vector<RouteChange>>(changes);
   update_routes(session, std::move(changes), [this, conn, suback = std::move(suback), granted] {
@@ -340,8 +343,10 @@ void Broker::finish_subscribe(const std::shared_ptr<Connection>& conn, const cod
   for (const RouteChange& g : granted) {
     // Only a filter starting with "$SYS" can match a $SYS topic (MQTT-4.7.2-1).
     RetainedStore& store = g.filter.starts_with("$SYS") ? sys_retained_ : retained_;
-    store.match(g.filter,
-                [&](const MessagePtr& m) { session->deliver(m, min_qos(m->qos, g.qos), true, c); });
+    store.match(g.filter, [&](const MessagePtr& m) {
+      if (g.filtered && !may_receive(conn->worker(), *session, m->topic)) return;
+      session->deliver(m, min_qos(m->qos, g.qos), true, c);
+    });
   }
 }
 
@@ -405,8 +410,9 @@ void Broker::deliver_remote(MessagePtr message, std::size_t lane) {
 void Broker::match_local(std::size_t here, const MessagePtr& message) {
   Worker& w = *workers_[here];
   w.matches.clear();
-  w.trie.match(message->topic, [&](const SessionPtr& s, QoS q) {
-    w.matches.push_back(Match{&s, q});
+  const std::uint32_t acl_generation = access_->generation(here);
+  w.trie.match(message->topic, [&](const SessionPtr& s, const Grant& g) {
+    w.matches.push_back(Match{&s, g.qos, g.filtered || g.acl_generation != acl_generation});
   });
   if (w.matches.size() > 1) {
     // MQTT-3.3.5-1: overlapping subscriptions of one client give one copy at the highest QoS.
@@ -416,6 +422,8 @@ void Broker::match_local(std::size_t here, const MessagePtr& message) {
     for (std::size_t i = 0; i < w.matches.size(); ++i) {
       if (out > 0 && w.matches[out - 1].session->get() == w.matches[i].session->get()) {
         w.matches[out - 1].qos = std::max(w.matches[out - 1].qos, w.matches[i].qos);
+        // One unfiltered subscription matching the topic means the rules allow it.
+        w.matches[out - 1].check_acl = w.matches[out - 1].check_acl && w.matches[i].check_acl;
       } else {
         w.matches[out++] = w.matches[i];
       }
@@ -426,6 +434,7 @@ void Broker::match_local(std::size_t here, const MessagePtr& message) {
     const QoS qos = min_qos(message->qos, m.qos);
     const SessionPtr& s = *m.session;
     if (s->owner() == here) {
+      if (m.check_acl && !may_receive(here, *s, message->topic)) continue;
       s->deliver(message, qos, false, w.counters);
     } else {
       if (s->persistent() && sessions_.persists()) {
@@ -434,7 +443,7 @@ void Broker::match_local(std::size_t here, const MessagePtr& message) {
           w.touched.push_back(owner);
         }
       }
-      deliver(here, Delivery{s, message, qos});
+      deliver(here, Delivery{s, message, qos, m.check_acl});
     }
   }
 }
@@ -518,6 +527,7 @@ void Broker::deliver(std::size_t here, Delivery&& d) {
   Worker& w = *workers_[here];
   const std::size_t owner = d.session->owner();
   if (owner == here) {
+    if (d.check_acl && !may_receive(here, *d.session, d.message->topic)) return;
     d.session->deliver(d.message, d.qos, false, w.counters);
     return;
   }
@@ -527,6 +537,14 @@ void Broker::deliver(std::size_t here, Delivery&& d) {
   }
   w.outbox[owner].push_back(std::move(d));
   schedule_flush(here);
+}
+
+bool Broker::may_receive(std::size_t here, const Session& session, std::string_view topic) {
+  if (access_->may_receive(here, Principal{session.client_id(), session.username()}, topic)) {
+    return true;
+  }
+  workers_[here]->counters.acl_deliver_denied.add();
+  return false;
 }
 
 void Broker::schedule_flush(std::size_t here) {

@@ -137,15 +137,25 @@ class Broker {
   void client_event(const Connection& conn, bool connected);
 
  private:
-  using Trie = topic::SubscriptionTrie<SessionPtr, QoS>;
+  // A subscription as the tries hold it. `filtered`: the ACL denies some topics the filter
+  // matches, so each delivery is checked (AccessPolicy::delivery_filtered); `acl_generation`: the
+  // rules it was granted under (a reload means a check at every delivery).
+  struct Grant {
+    QoS qos;
+    bool filtered = false;
+    std::uint32_t acl_generation = 0;
+  };
+  using Trie = topic::SubscriptionTrie<SessionPtr, Grant>;
   struct Delivery {
     SessionPtr session;
     MessagePtr message;
     QoS qos;
+    bool check_acl = false;
   };
   struct Match {
     const SessionPtr* session;
     QoS qos;
+    bool check_acl;
   };
   // One deferred acknowledgement: done once the local commit and every target worker it reached
   // have reported back. `remaining` is touched by several workers; `ready` only by the origin.
@@ -177,7 +187,9 @@ class Broker {
     std::string filter;
     QoS qos;
     bool add;
-    bool fresh = false;  // an add of a filter the session did not have (a route for the cluster)
+    bool fresh = false;     // an add of a filter the session did not have (a route for the cluster)
+    bool filtered = false;  // see Grant
+    std::uint32_t acl_generation = 0;  // see Grant
   };
 
   void finish_subscribe(const std::shared_ptr<Connection>& conn, const codec::Suback& suback,
@@ -190,6 +202,8 @@ class Broker {
   void update_routes(const SessionPtr& session, std::vector<RouteChange> changes,
                      std::function<void()> done);
   void deliver(std::size_t worker, Delivery&& d);
+  // The access rules' verdict on one delivery to a filtered subscription, on the owner worker.
+  bool may_receive(std::size_t worker, const Session& session, std::string_view topic);
   void match_local(std::size_t worker, const MessagePtr& message);
   void flush_outbox(std::size_t worker);
   void deliver_batch(std::size_t worker, std::vector<Delivery>& batch, std::vector<JoinPtr>& joins);

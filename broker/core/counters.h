@@ -90,6 +90,7 @@ struct alignas(64) WorkerCounters {
   Counter auth_not_authorized;   // CONNACK 0x05
   Counter acl_publish_denied;    // PUBLISH dropped by the ACL
   Counter acl_subscribe_denied;  // SUBACK 0x80 from the ACL
+  Counter acl_deliver_denied;    // not delivered: a wider subscription matched a denied topic
   // Limits that bit (each also logs a rate-limited line).
   Counter limit_packet_too_large;   // mqtt.max_packet_size
   Counter limit_connect_timeout;    // mqtt.connect_timeout

@@ -171,11 +171,14 @@ const std::vector<Row>& worker_rows() {
     r.push_back(counter_row(auth_failures, auth_help, {{"reason", "not_authorized"}},
                             &WorkerCounters::auth_not_authorized));
     const char* acl_denied = "meshmq_acl_denied_total";
-    const char* acl_help = "PUBLISH dropped and subscriptions refused by the ACL";
+    const char* acl_help =
+        "PUBLISH dropped, subscriptions refused and deliveries withheld by the ACL, by action";
     r.push_back(counter_row(acl_denied, acl_help, {{"action", "publish"}},
                             &WorkerCounters::acl_publish_denied));
     r.push_back(counter_row(acl_denied, acl_help, {{"action", "subscribe"}},
                             &WorkerCounters::acl_subscribe_denied));
+    r.push_back(counter_row(acl_denied, acl_help, {{"action", "deliver"}},
+                            &WorkerCounters::acl_deliver_denied));
     const char* limit_hits = "meshmq_limit_hits_total";
     const char* limit_help = "Times a configured limit refused or slowed a client, by limit";
     r.push_back(counter_row(limit_hits, limit_help, {{"limit", "max_packet_size"}},

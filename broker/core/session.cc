@@ -18,7 +18,13 @@ Session::Session(std::string client_id, bool persistent, std::size_t owner,
 
 void Session::attach(Connection* connection) {
   connection_ = connection;
+  set_username(connection->username());
   if (SessionStore* st = store()) st->session_online(*this);
+}
+
+void Session::set_username(std::string_view name) {
+  if (name == username()) return;
+  username_ = name.empty() ? nullptr : std::make_unique<const std::string>(name);
 }
 
 void Session::detach(Clock::time_point now) {
@@ -177,6 +183,7 @@ void Session::release_inbound_qos2(std::uint16_t packet_id) {
 Session::Snapshot Session::snapshot() const {
   Snapshot s;
   s.client_id = client_id_;
+  s.username = username();
   s.expires_at = expires_at_;
   for (const auto& [filter, qos] : subscriptions_) s.subscriptions.emplace(filter, qos);
   s.inflight = inflight_;
@@ -187,6 +194,7 @@ Session::Snapshot Session::snapshot() const {
 }
 
 void Session::restore(Snapshot s) {
+  set_username(s.username);
   expires_at_ = s.expires_at;
   subscriptions_.clear();
   for (auto& [filter, qos] : s.subscriptions) {

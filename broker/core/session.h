@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "broker/core/flat_map.h"
@@ -45,6 +46,7 @@ class Session {
   // node. Expiry is absolute (steady clock); an online session snapshots like an offline one.
   struct Snapshot {
     std::string client_id;
+    std::string username;  // of the last connection, for access rules checked at delivery
     Clock::time_point expires_at{};
     std::map<std::string, QoS, std::less<>> subscriptions;
     std::vector<Inflight> inflight;  // in seq order
@@ -67,6 +69,9 @@ class Session {
   bool discarded() const { return discarded_; }
   void mark_discarded() { discarded_ = true; }
   Clock::time_point expires_at() const { return expires_at_; }
+  // The user name of the client's last connection (empty = anonymous): access rules checked at
+  // delivery need it while the client is offline too.
+  std::string_view username() const { return username_ ? *username_ : std::string_view(); }
 
   // Subscriptions as the client asked for them (the tries hold the routing copy).
   using Subscriptions = FlatMap<std::string, QoS>;
@@ -102,6 +107,7 @@ class Session {
  private:
   // Store hooks fire for persistent sessions only: clean sessions never reach the disk.
   SessionStore* store() const { return persistent_ ? &store_ : nullptr; }
+  void set_username(std::string_view name);
   void send_new(Outbound out, std::uint64_t seq, WorkerCounters& counters);
   void enqueue(Outbound out, WorkerCounters& counters);
   std::uint16_t next_packet_id();
@@ -112,6 +118,7 @@ class Session {
   SessionStore& store_;
   std::atomic<std::size_t> owner_;
   Connection* connection_ = nullptr;
+  std::unique_ptr<const std::string> username_;  // out of line: most sessions have none
   Clock::time_point expires_at_{};
   Subscriptions subscriptions_;
   std::vector<Inflight> inflight_;  // in send order; acks may arrive in any order; small

@@ -97,15 +97,20 @@ core::Clock::time_point from_unix_ms(std::int64_t ms) {
 
 std::string encode_session(const SessionRecord& r) {
   std::string out;
-  out.push_back(1);
+  out.push_back(2);
   out.push_back(r.online ? 1 : 0);
   put_u64(out, static_cast<std::uint64_t>(r.expires_at_ms));
+  out += r.username;
   return out;
 }
 
 std::optional<SessionRecord> decode_session(std::string_view v) {
-  if (v.size() != 10 || v[0] != 1) return std::nullopt;
-  return SessionRecord{v[1] != 0, static_cast<std::int64_t>(read_u64(v.substr(2)))};
+  // Version 1 (no user name) is exactly 10 bytes; version 2 appends the user name.
+  if (v.size() < 10 || (v[0] != 1 && v[0] != 2) || (v[0] == 1 && v.size() != 10)) {
+    return std::nullopt;
+  }
+  return SessionRecord{v[1] != 0, static_cast<std::int64_t>(read_u64(v.substr(2))),
+                       std::string(v.substr(10))};
 }
 
 std::string encode_entry(const core::Session::Outbound& out, std::uint16_t packet_id) {

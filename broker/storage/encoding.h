@@ -37,6 +37,7 @@ core::Clock::time_point from_unix_ms(std::int64_t ms);
 struct SessionRecord {
   bool online = false;
   std::int64_t expires_at_ms = 0;
+  std::string username;  // of the last connection (access rules at delivery); since version 2
 };
 std::string encode_session(const SessionRecord& r);
 std::optional<SessionRecord> decode_session(std::string_view v);

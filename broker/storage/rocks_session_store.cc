@@ -16,16 +16,18 @@ const Cf kPerClient[] = {Cf::kSubs, Cf::kQueue, Cf::kInflight, Cf::kQos2In};
 }
 
 void RocksSessionStore::session_created(const Session& s) {
-  db_.batch().Put(db_.cf(Cf::kSessions), client_prefix(s.client_id()), encode_session({true, 0}));
+  db_.batch().Put(db_.cf(Cf::kSessions), client_prefix(s.client_id()),
+                  encode_session({true, 0, std::string(s.username())}));
 }
 
 void RocksSessionStore::session_offline(const Session& s) {
   db_.batch().Put(db_.cf(Cf::kSessions), client_prefix(s.client_id()),
-                  encode_session({false, to_unix_ms(s.expires_at())}));
+                  encode_session({false, to_unix_ms(s.expires_at()), std::string(s.username())}));
 }
 
 void RocksSessionStore::session_online(const Session& s) {
-  db_.batch().Put(db_.cf(Cf::kSessions), client_prefix(s.client_id()), encode_session({true, 0}));
+  db_.batch().Put(db_.cf(Cf::kSessions), client_prefix(s.client_id()),
+                  encode_session({true, 0, std::string(s.username())}));
 }
 
 void RocksSessionStore::erase_client(rocksdb::WriteBatch& b, const std::string& prefix) {
@@ -116,6 +118,7 @@ std::vector<Session::Snapshot> RocksSessionStore::load(core::Clock::time_point n
       }
       Session::Snapshot snap;
       snap.client_id = std::string(id);
+      snap.username = std::move(rec->username);
       snap.expires_at = expires;
       sessions.emplace(snap.client_id, std::move(snap));
     }

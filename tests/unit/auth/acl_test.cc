@@ -144,5 +144,57 @@ TEST(AclEval, DefaultDecidesWhenNoRuleMatches) {
   EXPECT_FALSE(deny.may_subscribe({"c", ""}, "open"));
 }
 
+// A granted filter wider than a deny rule is filtered at delivery: delivery_filtered() says so at
+// SUBSCRIBE, may_receive() decides per topic with the same rules.
+TEST(AclEval, WideSubscriptionsAreFilteredAtDelivery) {
+  const Acl acl = parse_ok(
+      "deny subscribe all secret/#\n"
+      "deny subscribe all private/%u/x\n"  // never applies to anonymous clients
+      "allow subscribe all sensors/#\n"
+      "deny subscribe all sensors/hidden\n"  // after the allow that covers it: never decides
+      "deny subscribe client:c2 #\n",
+      true);
+  struct Case {
+    std::string_view client_id, username, filter;
+    bool filtered;
+  };
+  const Case cases[] = {
+      {"c", "", "#", true},             // overlaps secret/#
+      {"c", "", "+/a", true},           // secret/a
+      {"c", "", "public/#", false},     // no deny rule reaches it
+      {"c", "", "sensors/#", false},    // granted by the allow before the later deny
+      {"c", "", "sensors/+", false},    // covered by that allow too
+      {"c", "", "private/#", false},    // %u rules never apply to anonymous clients
+      {"c", "bob", "private/#", true},  // private/bob/x
+      {"c2", "", "sensors/a", false},   // the allow before the client:c2 deny covers it
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(acl.delivery_filtered({c.client_id, c.username}, c.filter), c.filtered)
+        << c.filter << " as " << c.client_id << "/" << c.username;
+  }
+  struct Topic {
+    std::string_view client_id, username, topic;
+    bool received;
+  };
+  const Topic topics[] = {
+      {"c", "", "secret/a", false},         {"c", "", "secret", false},
+      {"c", "", "public/a", true},          {"c", "", "sensors/hidden", true},
+      {"c", "bob", "private/bob/x", false}, {"c", "", "private/bob/x", true},
+      {"c2", "", "public/a", false},        {"c2", "", "sensors/a", true},
+  };
+  for (const Topic& t : topics) {
+    EXPECT_EQ(acl.may_receive({t.client_id, t.username}, t.topic), t.received)
+        << t.topic << " as " << t.client_id << "/" << t.username;
+  }
+}
+
+TEST(AclEval, AllowsEverySubscription) {
+  EXPECT_TRUE(parse_ok("", true).allows_every_subscription());
+  EXPECT_TRUE(
+      parse_ok("deny publish all a\nallow subscribe all b\n", true).allows_every_subscription());
+  EXPECT_FALSE(parse_ok("deny both all a\n", true).allows_every_subscription());
+  EXPECT_FALSE(parse_ok("", false).allows_every_subscription());
+}
+
 }  // namespace
 }  // namespace meshmq::auth

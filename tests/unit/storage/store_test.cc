@@ -281,5 +281,22 @@ TEST_P(StoreTest, PendingUntilTheCommitCompletes) {
   EXPECT_FALSE(sessions->pending());
 }
 
+// The user name of a session's last connection survives a restart: access rules checked at
+// delivery to its subscriptions need it before the client comes back.
+TEST_P(StoreTest, SessionKeepsItsUserName) {
+  Session::Snapshot snap;
+  snap.client_id = "named";
+  snap.username = "alice";
+  auto s = session("named");
+  s->restore(snap);
+  sessions->session_created(*s);
+  s->detach(Clock::now());
+  ASSERT_TRUE(commit());
+  reopen();
+  auto loaded = sessions->load(Clock::now());
+  ASSERT_EQ(loaded.size(), 1u);
+  EXPECT_EQ(loaded[0].username, "alice");
+}
+
 }  // namespace
 }  // namespace meshmq::storage
