@@ -82,6 +82,10 @@ void RocksSessionStore::inflight_done(const Session& s, std::uint64_t seq, std::
 void RocksSessionStore::inbound_qos2_held(const Session& s, std::uint16_t packet_id) {
   db_.batch().Put(db_.cf(Cf::kQos2In), packet_id_key(client_prefix(s.client_id()), packet_id),
                   rocksdb::Slice());
+  // The message is routed next, and other workers queue their copies in their own batches. The
+  // writer writes submissions in order, so submitting the held id now means no crash can leave a
+  // copy on disk without it (the publisher's resend would be routed again: a QoS 2 duplicate).
+  db_.submit_now();
 }
 
 void RocksSessionStore::inbound_qos2_released(const Session& s, std::uint16_t packet_id) {

@@ -298,5 +298,21 @@ TEST_P(StoreTest, SessionKeepsItsUserName) {
   EXPECT_EQ(loaded[0].username, "alice");
 }
 
+// A QoS 2 publish is routed after its packet id is held. The copies other workers queue for it
+// go into their own batches, so the held id is handed to the writer first: a crash can then never
+// keep a copy but lose the id, which would route the publisher's resend a second time.
+TEST_P(StoreTest, HeldInboundQos2IdIsSubmittedBeforeAnythingElse) {
+  auto s = session("q2");
+  sessions->session_created(*s);
+  sessions->inbound_qos2_held(*s, 9);
+  EXPECT_EQ(db->batch().Count(), 0u);
+  EXPECT_TRUE(sessions->pending());
+  ASSERT_TRUE(commit());
+  reopen();
+  auto loaded = sessions->load(Clock::now());
+  ASSERT_EQ(loaded.size(), 1u);
+  EXPECT_EQ(loaded[0].inbound_qos2, std::vector<std::uint16_t>{9});
+}
+
 }  // namespace
 }  // namespace meshmq::storage
