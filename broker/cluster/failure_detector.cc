@@ -7,8 +7,22 @@ bool FailureDetector::heard(const std::string& node, Clock::time_point now) {
   Peer& p = it->second;
   p.last_heard = now;
   if (inserted) return true;
-  if (p.state == PeerState::kUp) return false;
+  if (p.state == PeerState::kUp || p.state == PeerState::kLeft) return false;
   p.state = PeerState::kUp;
+  return true;
+}
+
+void FailureDetector::left(const std::string& node, Clock::time_point now) {
+  Peer& p = peers_[node];
+  p.state = PeerState::kLeft;
+  p.last_heard = now;
+}
+
+bool FailureDetector::rejoined(const std::string& node, Clock::time_point now) {
+  auto it = peers_.find(node);
+  if (it == peers_.end() || it->second.state != PeerState::kLeft) return false;
+  it->second.state = PeerState::kUp;
+  it->second.last_heard = now;
   return true;
 }
 

@@ -3,6 +3,8 @@
 // (its streams are dropped and redialled, forwards to it are queued); still down after `grace`
 // its routes are withdrawn. Hearing from it again brings it back up, and the caller then does a
 // full sync (route snapshot, retained messages, queued forwards) on the new stream.
+// A node that announced a graceful stop (a Leave frame) is `left`: never marked down, and its last
+// frames while it finishes do not bring it back; only a new process (new incarnation) does.
 #pragma once
 
 #include <chrono>
@@ -13,7 +15,7 @@
 
 namespace meshmq::cluster {
 
-enum class PeerState { kUp, kDown, kWithdrawn };
+enum class PeerState { kUp, kDown, kWithdrawn, kLeft };
 
 class FailureDetector {
  public:
@@ -24,6 +26,10 @@ class FailureDetector {
 
   // A frame arrived from the node. Returns true when this brings it (back) up.
   bool heard(const std::string& node, Clock::time_point now);
+  // The node said it is leaving (graceful stop): it is neither up nor failed any more.
+  void left(const std::string& node, Clock::time_point now);
+  // A left node is back as a new process (new incarnation): up again. True if it had left.
+  bool rejoined(const std::string& node, Clock::time_point now);
 
   struct Changes {
     std::vector<std::string> down;       // just marked down
@@ -38,10 +44,13 @@ class FailureDetector {
   struct Counts {
     std::size_t up = 0;
     std::size_t down = 0;  // down, routes kept or withdrawn
+    std::size_t left = 0;  // stopped gracefully
   };
   Counts counts() const {
     Counts c;
-    for (const auto& [name, peer] : peers_) ++(peer.state == PeerState::kUp ? c.up : c.down);
+    for (const auto& [name, peer] : peers_) {
+      ++(peer.state == PeerState::kUp ? c.up : peer.state == PeerState::kLeft ? c.left : c.down);
+    }
     return c;
   }
 

@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <fstream>
 #include <map>
@@ -106,6 +107,7 @@ struct Waiter {  // a SUBACK waiting for peers to acknowledge route changes up t
   std::vector<std::string> peers;
   std::function<void()> done;
   Clock::time_point deadline;
+  const char* on_timeout = "SUBACK sent";
 };
 
 struct RetainedVersion {
@@ -210,7 +212,8 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
     me.set_incarnation(incarnation);
     out.push_back(me);
     for (auto& [n, p] : peers) {
-      if (p.address.empty() || detector.state(n) == PeerState::kWithdrawn) continue;
+      const PeerState st = detector.state(n);
+      if (p.address.empty() || st == PeerState::kWithdrawn || st == PeerState::kLeft) continue;
       pb::NodeInfo i;
       i.set_name(n);
       i.set_address(p.address);
@@ -288,12 +291,13 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
     for (auto it = waiters.begin(); it != waiters.end();) {
       std::erase_if(it->peers, [&](const std::string& n) {
         auto p = peers.find(n);
-        return p == peers.end() || !p->second.out_ready || p->second.route_acked >= it->seq;
+        return p == peers.end() || !p->second.out_ready || p->second.route_acked >= it->seq ||
+               detector.state(n) == PeerState::kLeft;
       });
       if (it->peers.empty() || now >= it->deadline) {
         if (!it->peers.empty()) {
-          spdlog::warn("cluster: route change {} not acknowledged by {} within {}s; SUBACK sent",
-                       it->seq, it->peers.front(), cfg.route_ack_timeout_s);
+          spdlog::warn("cluster: route change {} not acknowledged by {} within {}s; {}", it->seq,
+                       it->peers.front(), cfg.route_ack_timeout_s, it->on_timeout);
         }
         deferred.push_back(std::move(it->done));
         it = waiters.erase(it);
@@ -360,6 +364,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
         auto found = resolve(cfg.dns_name);
         lock.lock();
         for (const std::string& a : found) add_target(a);
+        dns_resolved = dns_resolved || !found.empty();
       }
       auto changes = detector.tick(now);
       for (const std::string& n : changes.down) mark_down(n);
@@ -384,6 +389,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
         }
       }
       check_waiters(now);
+      check_joined(now);
       std::vector<std::pair<std::shared_ptr<OutStream>, Target*>> dials;
       for (auto& [addr, t] : targets) {
         if (t.self || t.stream || now < t.next_try) continue;
@@ -502,7 +508,13 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
     if (p.in.get() != &s) return;  // superseded by a newer stream from the same node
     detector.heard(p.name, Clock::now());
     auto self = s.shared_from_this();
+    // A leaving node's routes stay withdrawn whatever it still sends.
+    if (detector.state(p.name) == PeerState::kLeft && (f.has_snapshot() || f.has_delta())) return;
     switch (f.body_case()) {
+      case pb::Frame::kLeave:
+        on_leave(p, self, f.leave().seq());
+        run_deferred(lock);
+        return;
       case pb::Frame::kSnapshot: {
         std::vector<std::string> filters(f.snapshot().filters().begin(),
                                          f.snapshot().filters().end());
@@ -524,6 +536,9 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
         }
         break;
       case pb::Frame::kPublish: {
+        // Workers about to stop: not delivered, not acknowledged; the sender keeps them queued
+        // for this node's next process (same name).
+        if (forwards_held) break;
         std::uint64_t last = 0;
         for (const pb::Publish& m : f.publish().messages()) {
           last = m.id();
@@ -531,6 +546,8 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
             ++duplicates;
             continue;
           }
+          ++traffic.received;
+          traffic.received_bytes += m.topic().size() + m.payload().size();
           broker.deliver_remote(
               core::make_message(m.topic(), m.payload(),
                                  static_cast<core::QoS>(std::min<std::uint32_t>(m.qos(), 2)),
@@ -619,6 +636,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
     }
     p.in = s.shared_from_this();
     s.node = who.name();
+    if (restarted) detector.rejoined(p.name, Clock::now());
     if (detector.heard(p.name, Clock::now()) || restarted) {
       spdlog::info("cluster: node {} ({}) joined{}", p.name, p.address,
                    restarted ? " after a restart" : "");
@@ -700,7 +718,9 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
     p.out_ready = true;
     p.route_acked = 0;
     if (p.address.empty()) p.address = w.node().address();
-    if (detector.heard(n, Clock::now())) {
+    const bool back = w.node().incarnation() != p.incarnation && detector.rejoined(n, Clock::now());
+    joined = true;
+    if (detector.heard(n, Clock::now()) || back) {
       spdlog::info("cluster: node {} ({}) joined", n, p.address);
     }
     learn_members(w.members());
@@ -736,7 +756,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
 
   void local_route_added(const std::string& filter, std::function<void()> done) {
     std::unique_lock lock(mu);
-    if (local.add(filter)) {
+    if (local.add(filter) && !leaving) {
       pb::Frame f;
       f.mutable_delta()->set_seq(++route_seq);
       f.mutable_delta()->add_added(filter);
@@ -751,7 +771,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
     for (auto& [n, p] : peers) {
       if (p.out_ready && p.route_acked < route_seq) w.peers.push_back(n);
     }
-    if (w.peers.empty() || stopping) {
+    if (w.peers.empty() || stopping || leaving) {
       deferred.push_back(std::move(w.done));
     } else {
       waiters.push_back(std::move(w));
@@ -761,7 +781,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
 
   void local_route_removed(const std::string& filter) {
     std::lock_guard lock(mu);
-    if (!local.remove(filter)) return;
+    if (!local.remove(filter) || leaving) return;  // a left node's routes are gone already
     pb::Frame f;
     f.mutable_delta()->set_seq(++route_seq);
     f.mutable_delta()->add_removed(filter);
@@ -781,6 +801,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
         Peer* p = n == by_id.end() || stopping ? nullptr : &peers[n->second];
         PendingForward pf{0, f.message, join};
         if (p == nullptr || p->pending.size() >= cfg.max_pending) {
+          ++(p == nullptr ? traffic.dropped_no_peer : traffic.dropped_max_pending);
           if (p && p->dropped++ % 1000 == 0) {
             spdlog::warn(
                 "cluster: {} forwards to {} unacknowledged (cluster.max_pending); "
@@ -791,6 +812,8 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
           continue;
         }
         pf.id = p->next_forward_id++;
+        ++traffic.sent;
+        traffic.sent_bytes += f.message->topic.size() + f.message->payload.size();
         first_new.try_emplace(id, p->pending.size());
         const bool down = detector.state(p->name) != PeerState::kUp;
         p->pending.push_back(std::move(pf));
@@ -822,6 +845,108 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
     }
   }
 
+  // ---------------------------------------------------------------- graceful stop, readiness
+
+  // This node stops: every peer that has our routes withdraws them and acknowledges (RouteAck).
+  void leave(std::function<void()> done) {
+    std::unique_lock lock(mu);
+    if (stopping || leaving) {
+      deferred.push_back(std::move(done));
+      run_deferred(lock);
+      return;
+    }
+    leaving = true;
+    pb::Frame f;
+    f.mutable_leave()->set_seq(++route_seq);
+    Waiter w{route_seq,
+             {},
+             {},
+             Clock::now() + std::chrono::seconds(cfg.route_ack_timeout_s),
+             "leaving anyway"};
+    for (auto& [n, p] : peers) {
+      if (!p.out_ready) continue;
+      p.out->write(f);
+      w.peers.push_back(n);
+    }
+    spdlog::info("cluster: leaving: told {} peer(s) to withdraw this node's {} routes",
+                 w.peers.size(), local.size());
+    w.done = [done = std::move(done)] {
+      spdlog::info("cluster: leave done");
+      done();
+    };
+    if (w.peers.empty()) {
+      deferred.push_back(std::move(w.done));
+    } else {
+      waiters.push_back(std::move(w));
+    }
+    run_deferred(lock);
+  }
+
+  void on_leave(Peer& p, const std::shared_ptr<InStream>& s, std::uint64_t seq) {
+    detector.left(p.name, Clock::now());
+    for (PendingForward& f : p.pending) count_accept(f);  // publishers stop waiting for it
+    auto diff = remote.withdraw(p.id);
+    spdlog::info("cluster: node {} is leaving: {} routes withdrawn", p.name, diff.size());
+    apply_routes(s, std::move(diff), seq);
+    check_waiters(Clock::now());
+  }
+
+  // Readiness: joined once a link to a peer is up, or when there is no one else to join (every
+  // target turned out to be this node), or after cluster.join_timeout without reaching anyone
+  // (the seeds are all gone: serving alone beats never serving). Latched: peers failing later do
+  // not take the survivors out of the load balancer.
+  void check_joined(Clock::time_point now) {
+    if (joined) return;
+    const bool alone =
+        (cfg.dns_name.empty() || dns_resolved) &&
+        std::all_of(targets.begin(), targets.end(), [](const auto& t) { return t.second.self; });
+    const bool timed_out = now - started >= std::chrono::seconds(cfg.join_timeout_s);
+    if (!alone && !timed_out) return;
+    joined = true;
+    if (timed_out && !alone) {
+      spdlog::warn("cluster: no peer reached within cluster.join_timeout ({}s): ready alone",
+                   cfg.join_timeout_s);
+    } else {
+      spdlog::info("cluster: no other node to join: ready alone");
+    }
+  }
+
+  ClusterNode::Status status() {
+    std::lock_guard lock(mu);
+    ClusterNode::Status st;
+    st.name = name;
+    st.address = advertise;
+    st.joined = joined;
+    st.leaving = leaving;
+    st.local_routes = local.size();
+    st.traffic = traffic;
+    for (auto& [n, p] : peers) {
+      ClusterNode::MemberStatus m;
+      m.name = n;
+      m.address = p.address;
+      switch (detector.state(n)) {
+        case PeerState::kUp:
+          m.state = "up";
+          break;
+        case PeerState::kLeft:
+          m.state = p.in || p.out ? "leaving" : "left";
+          break;
+        default:
+          m.state = "down";
+          break;
+      }
+      m.routes = remote.size(p.id);
+      m.forward_queue = p.pending.size();
+      m.forward_dropped = p.dropped;
+      m.link_out = p.out_ready;
+      m.link_in = p.in != nullptr;
+      st.traffic.pending += p.pending.size();
+      st.members.push_back(std::move(m));
+    }
+    st.traffic.duplicates = duplicates;
+    return st;
+  }
+
   // ---------------------------------------------------------------- state
 
   const config::ClusterConfig cfg;
@@ -836,6 +961,12 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
 
   std::mutex mu;  // everything below
   bool stopping = false;
+  bool leaving = false;        // leave() ran: local route changes are no longer announced
+  bool forwards_held = false;  // hold_forwards() ran
+  std::atomic<bool> joined{false};
+  bool dns_resolved = false;
+  const Clock::time_point started = Clock::now();
+  ClusterNode::Traffic traffic;
   FailureDetector detector;
   LocalRoutes local;
   RemoteRoutes remote;
@@ -864,7 +995,20 @@ void ClusterNode::start() {
 ClusterNode::PeerCounts ClusterNode::peer_counts() const {
   std::lock_guard lock(impl_->mu);
   const auto c = impl_->detector.counts();
-  return {c.up, c.down};
+  return {c.up, c.down, c.left};
+}
+void ClusterNode::leave(std::function<void()> done) {
+  impl_->leave(std::move(done));
+}
+void ClusterNode::hold_forwards() {
+  std::lock_guard lock(impl_->mu);
+  impl_->forwards_held = true;
+}
+bool ClusterNode::joined() const {
+  return impl_->joined.load();
+}
+ClusterNode::Status ClusterNode::status() const {
+  return impl_->status();
 }
 
 void ClusterNode::stop() {

@@ -122,6 +122,7 @@ struct ClusterConfig {  // keys cluster.*; the cluster is on when seeds or dns_n
   std::uint32_t route_ack_timeout_s = 2;
   std::uint32_t anti_entropy_s = 10;
   std::uint32_t max_pending = 100000;  // forwards per peer not yet acknowledged
+  std::uint32_t join_timeout_s = 10;   // /readyz: longest wait for a first peer link
   ClusterTlsConfig tls;
 
   bool enabled() const { return !seeds.empty() || !dns_name.empty(); }

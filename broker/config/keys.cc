@@ -505,6 +505,10 @@ void add_cluster_keys(std::vector<Key>& t) {
       "it new forwards to that peer are dropped",
       unsigned_type(1, kU32Max), [](auto& c) -> auto& { return c.cluster.max_pending; }));
   t.push_back(make_key(
+      "cluster.join_timeout",
+      "Longest /readyz waits for a first link to another node before the node is ready alone",
+      duration_type(0, 3600), [](auto& c) -> auto& { return c.cluster.join_timeout_s; }));
+  t.push_back(make_key(
       "cluster.tls.cert_file", "Node certificate (PEM); set to use mTLS between nodes",
       text_type("PATH"), [](auto& c) -> auto& { return c.cluster.tls.cert_file; }));
   t.push_back(make_key(

@@ -19,6 +19,7 @@
 #include "broker/core/connection.h"
 #include "broker/core/metrics.h"
 #include "broker/net/admission.h"
+#include "broker/net/cluster_ops.h"
 #include "broker/net/tcp_connection.h"
 #include "broker/net/tcp_listener.h"
 #include "broker/net/tls.h"
@@ -31,6 +32,8 @@
 #include "broker/ops/process_metrics.h"
 #include "broker/ops/sys_topics.h"
 #include "broker/storage/backend.h"
+#include "broker/storage/db.h"
+#include "broker/storage/metrics.h"
 
 namespace meshmq::net {
 
@@ -114,10 +117,14 @@ struct Server::Impl {
     broker.set_access(access);
     core::add_broker_metrics(metrics, broker);
     ops::add_process_metrics(metrics);
+    storage::add_storage_metrics(metrics, storage.db());
     // Extension points for the cluster and storage: their metrics (metrics.add_collector), their
     // readiness (health.add_check("cluster"/"storage", ...)), their status in the admin API
     // (admin.cluster_status) and the leave step of a graceful stop (leave_cluster).
     health.add_check("listeners", [this] { return listeners_up.load(); });
+    if (storage::Db* db = storage.db()) {
+      health.add_check("storage", [db] { return db->healthy(); });
+    }
     if (cfg.sys.interval_s != 0) {
       broker.set_event_prefix("$SYS/brokers/" + cfg.node.name + "/");
       sys = std::make_unique<ops::SysPublisher>(pool.context(0), broker, metrics, cfg.node.name,
@@ -158,10 +165,11 @@ struct Server::Impl {
     reload_signal.cancel(ignored);
     for (auto& listener : listeners) listener->stop();
     if (sys) sys->stop();
-    leave_cluster([this] { close_clients(); });
+    leave_cluster([this] { pool.post(0, [this] { close_clients(); }); });
   }
 
   void close_clients() {
+    if (cluster) cluster->hold_forwards();
     for (std::size_t i = 0; i < pool.size(); ++i) {
       pool.post(i, [this, i] {
         error_code ec;
@@ -273,14 +281,10 @@ void Server::run() {
     s.cluster = std::make_unique<cluster::ClusterNode>(s.cfg, s.broker, s.storage.retained());
     s.broker.set_cluster(s.cluster.get());
   }
-  // Always exported (0 and 0 when running alone) so dashboards and alerts need no special case.
-  s.metrics.add_collector([&s](core::Snapshot& out) {
-    cluster::ClusterNode::PeerCounts peers;
-    if (s.cluster) peers = s.cluster->peer_counts();
-    out.push_back(core::Family::gauge("meshmq_cluster_peers", "Cluster peers by state",
-                                      {{{{"state", "up"}}, static_cast<double>(peers.up)},
-                                       {{{"state", "down"}}, static_cast<double>(peers.down)}}));
-  });
+  attach_cluster_ops(s.metrics, s.health, s.admin, s.cluster.get());
+  if (s.cluster) {
+    s.leave_cluster = [&s](std::function<void()> done) { s.cluster->leave(std::move(done)); };
+  }
   s.storage.restore(s.broker);  // sessions and routes in place before any client can connect
   if (s.cfg.http.port != 0) {
     s.http = std::make_unique<ops::HttpServer>(

@@ -340,7 +340,8 @@ class Broker:
     def http(self, path: str, method: str = "GET", token: Optional[str] = None,
              timeout: float = WAIT):
         """One request to the broker's HTTP port: (status, content type, body bytes)."""
-        conn = http_client.HTTPConnection(HOST, self.http_port, timeout=timeout)
+        conn = http_client.HTTPConnection(getattr(self, "host", HOST), self.http_port,
+                                          timeout=timeout)
         try:
             headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
             conn.request(method, path, headers=headers)

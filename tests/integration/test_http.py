@@ -78,6 +78,45 @@ def test_metrics_pass_promtool_and_move_with_traffic(broker, client):
         assert (m.group(2) == "counter") == m.group(1).endswith("_total"), m.group(1)
 
 
+def test_storage_and_cluster_series(broker, client):
+    # A persistent subscriber offline: the publishes are queued in RocksDB.
+    who = uid("durable")
+    durable = client(who, clean_session=False)
+    durable.connect()
+    durable.subscribe("st/#", 1)
+    durable.disconnect()
+    pub = client(uid("pub"))
+    pub.connect()
+    for _ in range(5):
+        pub.publish("st/x", b"0123456789", qos=1)
+    status, _, body = broker.http("/metrics")
+    text = body.decode()
+    check = subprocess.run([promtool(), "check", "metrics"], input=body, capture_output=True,
+                           timeout=30)
+    assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
+    assert metric(text, "meshmq_storage_commits_total") >= 1
+    assert metric(text, "meshmq_storage_keys_written_total") >= 5
+    assert metric(text, "meshmq_storage_written_bytes_total") >= 50
+    assert metric(text, "meshmq_storage_wal_written_bytes_total") >= 50
+    assert metric(text, "meshmq_storage_memtable_bytes") > 0
+    assert metric(text, "meshmq_storage_disk_bytes") > 0
+    assert metric(text, "meshmq_storage_healthy") == 1
+    assert metric(text, "meshmq_storage_write_stopped") == 0
+    assert metric(text, "meshmq_storage_write_delay_rate_bytes_per_second") == 0
+    assert metric(text, "meshmq_storage_write_stall_seconds_total") == 0
+    for name in ("meshmq_storage_sst_bytes", "meshmq_storage_live_data_bytes",
+                 "meshmq_storage_pending_compaction_bytes", "meshmq_storage_syncs_total",
+                 "meshmq_storage_write_errors_total", "meshmq_storage_flush_written_bytes_total",
+                 "meshmq_storage_compaction_written_bytes_total"):
+        assert metric(text, name) >= 0
+    # Alone: the cluster series exist with zeros, so dashboards and alerts need no special case.
+    for direction in ("out", "in"):
+        assert metric(text, "meshmq_cluster_forwarded_messages_total",
+                      f'{{direction="{direction}"}}') == 0
+    assert metric(text, "meshmq_cluster_forward_pending_messages") == 0
+    assert metric(text, "meshmq_cluster_peers", '{state="left"}') == 0
+
+
 def test_health_and_readiness(broker):
     assert broker.http("/healthz")[:1] == (200,)
     status, body = api(broker, "/readyz", token=None)

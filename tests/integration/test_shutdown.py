@@ -2,8 +2,8 @@
 once, clients are disconnected without their wills, the process exits 0; and a stop that takes
 longer than node.shutdown_grace ends the process anyway (exit 1). meshmq only.
 
-The 3-node part (peers told, routes withdrawn, clients reconnecting to the other nodes) needs the
-cluster and is not covered here.
+The 3-node part (peers told, routes withdrawn at once, the rest keep serving) is in
+test_cluster_ops.py.
 """
 
 import signal

@@ -56,6 +56,30 @@ TEST(FailureDetector, NodesAreIndependent) {
   EXPECT_EQ(d.state("unknown"), PeerState::kWithdrawn);
 }
 
+TEST(FailureDetector, LeftNodeIsNeitherUpNorFailedUntilItRestarts) {
+  FailureDetector d(5s, 30s);
+  const T t0{};
+  d.heard("b", t0);
+  d.heard("c", t0);
+  d.left("b", t0 + 1s);
+  EXPECT_EQ(d.state("b"), PeerState::kLeft);
+  EXPECT_FALSE(d.heard("b", t0 + 2s));  // its last frames while it finishes
+  EXPECT_EQ(d.state("b"), PeerState::kLeft);
+  d.heard("c", t0 + 100s);
+  auto c = d.tick(t0 + 100s);  // long silent: still not reported down or withdrawn
+  EXPECT_TRUE(c.down.empty());
+  EXPECT_TRUE(c.withdrawn.empty());
+  const auto counts = d.counts();
+  EXPECT_EQ(counts.up, 1u);
+  EXPECT_EQ(counts.down, 0u);
+  EXPECT_EQ(counts.left, 1u);
+  EXPECT_FALSE(d.rejoined("c", t0 + 101s));  // only a left node rejoins
+  EXPECT_TRUE(d.rejoined("b", t0 + 101s));   // a new process under the same name
+  EXPECT_EQ(d.state("b"), PeerState::kUp);
+  d.heard("c", t0 + 106s);
+  EXPECT_EQ(d.tick(t0 + 106s).down, std::vector<std::string>{"b"});  // failure detection again
+}
+
 struct DedupCase {
   const char* name;
   std::vector<std::tuple<std::string, std::uint64_t, std::uint64_t>> in;  // origin, inc, id
