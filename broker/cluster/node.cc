@@ -17,10 +17,13 @@
 #include <thread>
 
 #include "broker/cluster/failure_detector.h"
+#include "broker/cluster/outbox.h"
+#include "broker/cluster/retained_versions.h"
 #include "broker/cluster/routes.h"
 #include "broker/cluster/streams.h"
 #include "broker/core/broker.h"
 #include "broker/core/retained_store.h"
+#include "broker/storage/encoding.h"
 
 namespace meshmq::cluster {
 
@@ -75,7 +78,8 @@ struct Join {
 struct PendingForward {
   std::uint64_t id;
   core::MessagePtr message;
-  std::shared_ptr<Join> join;  // reset once counted
+  std::shared_ptr<Join> join;    // reset once counted
+  std::uint64_t outbox_key = 0;  // also stored in the durable outbox (0: memory only)
 };
 
 struct Peer {
@@ -110,23 +114,18 @@ struct Waiter {  // a SUBACK waiting for peers to acknowledge route changes up t
   const char* on_timeout = "SUBACK sent";
 };
 
-struct RetainedVersion {
-  std::int64_t ts = -1;
-  std::string origin;
-  bool operator<(const RetainedVersion& o) const {
-    return ts != o.ts ? ts < o.ts : origin < o.origin;
-  }
-};
-
 }  // namespace
 
 struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
-  Impl(const config::Config& config, core::Broker& b, core::RetainedStore& r)
+  Impl(const config::Config& config, core::Broker& b, core::RetainedStore& r, storage::Db* db)
       : cfg(config.cluster),
         name(config.node.name),
         broker(b),
         retained(r),
         detector(std::chrono::seconds(cfg.down_after_s), std::chrono::seconds(cfg.route_grace_s)) {
+    outbox = std::make_unique<Outbox>(db, cfg.outbox_max_messages);
+    versions =
+        std::make_unique<RetainedVersions>(db, std::int64_t{cfg.retained_tombstone_ttl_s} * 1000);
     std::random_device rd;
     incarnation = (std::uint64_t{rd()} << 32 | rd()) ^ static_cast<std::uint64_t>(wall_ms());
     advertise = cfg.advertise;
@@ -163,6 +162,11 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
     {
       std::lock_guard lock(mu);
       for (const std::string& s : split_list(cfg.seeds)) add_target(s);
+      versions->load(wall_ms());
+      for (Outbox::Stored& o : outbox->load()) {
+        Peer& p = peer(o.peer);
+        p.pending.push_back({p.next_forward_id++, std::move(o.message), nullptr, o.key});
+      }
     }
     spdlog::info("cluster: node {} listening on {} (advertised as {}), seeds [{}]{}", name, listen,
                  advertise, cfg.seeds, cfg.dns_name.empty() ? "" : ", dns " + cfg.dns_name);
@@ -250,6 +254,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
     auto* s = f.mutable_snapshot();
     s->set_seq(route_seq);
     for (std::string& filter : local.filters()) s->add_filters(std::move(filter));
+    for (std::string& filter : local.durable_filters()) s->add_durable(std::move(filter));
     return f;
   }
 
@@ -261,13 +266,24 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
       r->set_topic(std::string(m->topic));
       r->set_payload(std::string(m->payload));
       r->set_qos(static_cast<std::uint32_t>(m->qos));
-      auto it = retained_versions.find(std::string(m->topic));
-      if (it != retained_versions.end()) {
-        r->set_timestamp_ms(it->second.ts);
-        r->set_origin(it->second.origin);
-      }
+      const RetainedVersion v = stored_version(*m);
+      r->set_timestamp_ms(v.ts);
+      r->set_origin(v.origin);
+    });
+    versions->for_each_tombstone([&](const std::string& topic, const RetainedVersion& v) {
+      auto* r = batch->add_messages();
+      r->set_topic(topic);
+      r->set_timestamp_ms(v.ts);
+      r->set_origin(v.origin);
     });
     return f;
+  }
+
+  // A stored message's version; one loaded from disk counts with its received time (a replicated
+  // message is stored with its origin's time).
+  RetainedVersion stored_version(const core::Message& m) {
+    const RetainedVersion* v = versions->find(std::string(m.topic));
+    return v ? *v : RetainedVersion{storage::to_unix_ms(m.received_at), ""};
   }
 
   // Runs after the lock is released: callbacks into the core must not run under mu.
@@ -285,6 +301,26 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
     if (!p.join) return;
     if (--p.join->left == 0 && p.join->done) deferred.push_back(std::move(p.join->done));
     p.join.reset();
+  }
+
+  // A forward for a node that is down: a QoS 1/2 one is also written to the durable outbox and
+  // counts as accepted once it is on disk; anything else counts at once. False when the outbox
+  // is full (the forward is dropped and counted; the publisher is not held up by it).
+  bool queue_durably(Peer& p, PendingForward& f) {
+    if (f.outbox_key != 0 || f.message->qos == core::QoS::kAtMostOnce) {
+      count_accept(f);
+      return true;
+    }
+    auto join = std::exchange(f.join, nullptr);
+    f.outbox_key = outbox->add(p.name, f.message, [this, join] {
+      std::unique_lock lock(mu);
+      if (join && --join->left == 0 && join->done) deferred.push_back(std::move(join->done));
+      run_deferred(lock);
+    });
+    if (f.outbox_key != 0) return true;
+    f.join = join;
+    count_accept(f);
+    return false;
   }
 
   void check_waiters(Clock::time_point now) {
@@ -336,14 +372,15 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
     if (p.out) later_cancel(p.out);
     if (p.in) later_close(p.in, grpc::StatusCode::UNAVAILABLE, "marked down");
     p.out_ready = false;
-    // Queued for a down node: the publishers' acks need not wait for it to return.
-    for (PendingForward& f : p.pending) count_accept(f);
+    // Queued for a down node: the publishers' acks need not wait for it to return, only for QoS
+    // 1/2 messages to be in the durable outbox.
+    for (PendingForward& f : p.pending) queue_durably(p, f);
   }
 
   void withdraw(const std::string& n) {
     auto it = peers.find(n);
     if (it == peers.end()) return;
-    auto diff = remote.withdraw(it->second.id);
+    auto diff = remote.withdraw_transient(it->second.id);
     spdlog::warn("cluster: node {} still down after cluster.route_grace: {} routes withdrawn", n,
                  diff.size());
     if (!diff.empty()) broker.apply_remote_routes(std::move(diff), nullptr);
@@ -380,6 +417,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
       }
       if (now >= next_digest) {
         next_digest = now + std::chrono::seconds(cfg.anti_entropy_s);
+        versions->purge(wall_ms());
         pb::Frame d;
         const RouteDigest digest = local.digest();
         d.mutable_digest()->set_hash(digest.hash);
@@ -518,13 +556,19 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
       case pb::Frame::kSnapshot: {
         std::vector<std::string> filters(f.snapshot().filters().begin(),
                                          f.snapshot().filters().end());
-        apply_routes(self, remote.replace(p.id, filters), f.snapshot().seq());
+        auto diff = remote.replace(p.id, filters);
+        remote.set_durable(p.id, {f.snapshot().durable().begin(), f.snapshot().durable().end()});
+        apply_routes(self, std::move(diff), f.snapshot().seq());
         break;
       }
       case pb::Frame::kDelta: {
         std::vector<std::string> added(f.delta().added().begin(), f.delta().added().end());
         std::vector<std::string> removed(f.delta().removed().begin(), f.delta().removed().end());
-        apply_routes(self, remote.apply(p.id, added, removed), f.delta().seq());
+        auto diff = remote.apply(p.id, added, removed);
+        remote.change_durable(
+            p.id, {f.delta().durable_added().begin(), f.delta().durable_added().end()},
+            {f.delta().durable_removed().begin(), f.delta().durable_removed().end()});
+        apply_routes(self, std::move(diff), f.delta().seq());
         break;
       }
       case pb::Frame::kDigest:
@@ -584,17 +628,17 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
   void apply_retained(const pb::RetainedMessage& m) {
     RetainedVersion incoming{m.timestamp_ms(), m.origin()};
     RetainedVersion current;
-    auto it = retained_versions.find(m.topic());
-    if (it != retained_versions.end()) {
-      current = it->second;
+    if (const RetainedVersion* v = versions->find(m.topic())) {
+      current = *v;
     } else {
-      // Present but of unknown age (e.g. loaded from disk): only a timestamped write replaces it.
-      retained.match(m.topic(), [&](const core::MessagePtr&) { current = {0, ""}; });
+      retained.match(m.topic(),
+                     [&](const core::MessagePtr& old) { current = stored_version(*old); });
     }
     if (!(current < incoming)) return;
     broker.set_remote_retained(core::make_message(
-        m.topic(), m.payload(), static_cast<core::QoS>(std::min<std::uint32_t>(m.qos(), 2)), true));
-    retained_versions[m.topic()] = incoming;
+        m.topic(), m.payload(), static_cast<core::QoS>(std::min<std::uint32_t>(m.qos(), 2)), true,
+        storage::from_unix_ms(incoming.ts)));
+    versions->record(m.topic(), incoming, m.payload().empty());
   }
 
   void accept_hello(InStream& s, const pb::Hello& h) {
@@ -684,6 +728,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
         const std::uint64_t up_to = f.publish_ack().up_to();
         while (!p.pending.empty() && p.pending.front().id <= up_to) {
           count_accept(p.pending.front());
+          if (p.pending.front().outbox_key) outbox->remove(p.name, p.pending.front().outbox_key);
           p.pending.pop_front();
         }
         break;
@@ -754,12 +799,14 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
 
   // ---------------------------------------------------------------- ClusterLink (workers)
 
-  void local_route_added(const std::string& filter, std::function<void()> done) {
+  void local_route_added(const std::string& filter, bool durable, std::function<void()> done) {
     std::unique_lock lock(mu);
-    if (local.add(filter) && !leaving) {
+    const LocalRoutes::Change c = local.add(filter, durable);
+    if ((c.route || c.durable) && !leaving) {
       pb::Frame f;
       f.mutable_delta()->set_seq(++route_seq);
-      f.mutable_delta()->add_added(filter);
+      if (c.route) f.mutable_delta()->add_added(filter);
+      if (c.durable) f.mutable_delta()->add_durable_added(filter);
       for (auto& [n, p] : peers) {
         if (p.out_ready) p.out->write(f);
       }
@@ -779,12 +826,14 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
     run_deferred(lock);
   }
 
-  void local_route_removed(const std::string& filter) {
+  void local_route_removed(const std::string& filter, bool durable) {
     std::lock_guard lock(mu);
-    if (!local.remove(filter) || leaving) return;  // a left node's routes are gone already
+    const LocalRoutes::Change c = local.remove(filter, durable);
+    if ((!c.route && !c.durable) || leaving) return;  // a left node's routes are gone already
     pb::Frame f;
     f.mutable_delta()->set_seq(++route_seq);
-    f.mutable_delta()->add_removed(filter);
+    if (c.durable) f.mutable_delta()->add_durable_removed(filter);
+    if (c.route) f.mutable_delta()->add_removed(filter);
     for (auto& [n, p] : peers) {
       if (p.out_ready) p.out->write(f);
     }
@@ -811,13 +860,13 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
           count_accept(pf);
           continue;
         }
+        const bool down = detector.state(p->name) != PeerState::kUp;
+        if (down && !queue_durably(*p, pf)) continue;  // outbox full: dropped (counted)
         pf.id = p->next_forward_id++;
         ++traffic.sent;
         traffic.sent_bytes += f.message->topic.size() + f.message->payload.size();
         first_new.try_emplace(id, p->pending.size());
-        const bool down = detector.state(p->name) != PeerState::kUp;
         p->pending.push_back(std::move(pf));
-        if (down) count_accept(p->pending.back());  // queued for a down node
       }
     }
     for (auto& [id, index] : first_new) {
@@ -829,10 +878,9 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
 
   void retained_changed(const core::MessagePtr& m) {
     std::lock_guard lock(mu);
-    RetainedVersion v{wall_ms(), name};
-    auto& cur = retained_versions[std::string(m->topic)];
-    if (!(cur < v)) v.ts = cur.ts + 1;  // keep our own writes ordered despite clock steps
-    cur = v;
+    const std::string topic(m->topic);
+    const RetainedVersion v = versions->next(topic, wall_ms(), name);
+    versions->record(topic, v, m->payload.empty());
     pb::Frame f;
     auto* r = f.mutable_retained()->add_messages();
     r->set_topic(std::string(m->topic));
@@ -884,8 +932,11 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
 
   void on_leave(Peer& p, const std::shared_ptr<InStream>& s, std::uint64_t seq) {
     detector.left(p.name, Clock::now());
-    for (PendingForward& f : p.pending) count_accept(f);  // publishers stop waiting for it
-    auto diff = remote.withdraw(p.id);
+    // As for a node that is down: publishers stop waiting for it once QoS 1/2 forwards are in
+    // the durable outbox, and the routes of its persistent sessions stay so that messages for
+    // them are queued until it returns (a rolling restart loses none).
+    for (PendingForward& f : p.pending) queue_durably(p, f);
+    auto diff = remote.withdraw_transient(p.id);
     spdlog::info("cluster: node {} is leaving: {} routes withdrawn", p.name, diff.size());
     apply_routes(s, std::move(diff), seq);
     check_waiters(Clock::now());
@@ -944,6 +995,8 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
       st.members.push_back(std::move(m));
     }
     st.traffic.duplicates = duplicates;
+    st.traffic.outbox = outbox->stored();
+    st.traffic.dropped_outbox_full = outbox->dropped();
     return st;
   }
 
@@ -978,12 +1031,13 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
   std::map<NodeId, std::string> by_id;
   std::map<std::string, Target> targets;
   std::vector<Waiter> waiters;
-  std::unordered_map<std::string, RetainedVersion> retained_versions;
+  std::unique_ptr<RetainedVersions> versions;
+  std::unique_ptr<Outbox> outbox;  // last: its writer thread's callbacks use the state above
 };
 
 ClusterNode::ClusterNode(const config::Config& config, core::Broker& broker,
-                         core::RetainedStore& retained)
-    : impl_(std::make_unique<Impl>(config, broker, retained)) {}
+                         core::RetainedStore& retained, storage::Db* db)
+    : impl_(std::make_unique<Impl>(config, broker, retained, db)) {}
 
 ClusterNode::~ClusterNode() {
   stop();
@@ -1015,10 +1069,16 @@ void ClusterNode::stop() {
   impl_->stop();
 }
 void ClusterNode::local_route_added(const std::string& filter, std::function<void()> done) {
-  impl_->local_route_added(filter, std::move(done));
+  impl_->local_route_added(filter, false, std::move(done));
 }
 void ClusterNode::local_route_removed(const std::string& filter) {
-  impl_->local_route_removed(filter);
+  impl_->local_route_removed(filter, false);
+}
+void ClusterNode::local_durable_route_added(const std::string& filter, std::function<void()> done) {
+  impl_->local_route_added(filter, true, std::move(done));
+}
+void ClusterNode::local_durable_route_removed(const std::string& filter) {
+  impl_->local_route_removed(filter, true);
 }
 void ClusterNode::forward(std::vector<core::RemoteForward>&& batch) {
   impl_->forward(std::move(batch));

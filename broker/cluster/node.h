@@ -17,6 +17,10 @@
 #include "broker/config/config.h"
 #include "broker/core/cluster_link.h"
 
+namespace meshmq::storage {
+class Db;
+}
+
 namespace meshmq::core {
 class Broker;
 class RetainedStore;
@@ -26,7 +30,9 @@ namespace meshmq::cluster {
 
 class ClusterNode final : public core::ClusterLink {
  public:
-  ClusterNode(const config::Config& config, core::Broker& broker, core::RetainedStore& retained);
+  // `db` holds the durable outbox for down nodes (null with storage.backend=memory).
+  ClusterNode(const config::Config& config, core::Broker& broker, core::RetainedStore& retained,
+              storage::Db* db = nullptr);
   ~ClusterNode() override;
 
   // Listens on cluster.bind:cluster.port (throws std::runtime_error if it cannot) and starts
@@ -37,6 +43,8 @@ class ClusterNode final : public core::ClusterLink {
 
   void local_route_added(const std::string& filter, std::function<void()> done) override;
   void local_route_removed(const std::string& filter) override;
+  void local_durable_route_added(const std::string& filter, std::function<void()> done) override;
+  void local_durable_route_removed(const std::string& filter) override;
   void forward(std::vector<core::RemoteForward>&& batch) override;
   void retained_changed(const core::MessagePtr& message) override;
 
@@ -70,6 +78,8 @@ class ClusterNode final : public core::ClusterLink {
     std::uint64_t dropped_no_peer = 0;      // target unknown or node stopping
     std::uint64_t duplicates = 0;  // retried forwards already delivered (not delivered again)
     std::uint64_t pending = 0;     // forwards awaiting acknowledgement, all peers
+    std::uint64_t outbox = 0;      // of those, held in the durable outbox for down nodes
+    std::uint64_t dropped_outbox_full = 0;  // for a down node whose outbox was full
   };
   struct MemberStatus {
     std::string name;

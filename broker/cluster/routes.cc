@@ -27,6 +27,33 @@ bool LocalRoutes::remove(const std::string& filter) {
   return true;
 }
 
+LocalRoutes::Change LocalRoutes::add(const std::string& filter, bool durable) {
+  Change c{add(filter), false};
+  if (durable) c.durable = ++durable_refs_[filter] == 1;
+  return c;
+}
+
+LocalRoutes::Change LocalRoutes::remove(const std::string& filter, bool durable) {
+  if (!refs_.contains(filter)) return {};
+  Change c;
+  if (durable) {
+    auto it = durable_refs_.find(filter);
+    if (it != durable_refs_.end() && --it->second == 0) {
+      durable_refs_.erase(it);
+      c.durable = true;
+    }
+  }
+  c.route = remove(filter);
+  return c;
+}
+
+std::vector<std::string> LocalRoutes::durable_filters() const {
+  std::vector<std::string> out;
+  out.reserve(durable_refs_.size());
+  for (const auto& [f, n] : durable_refs_) out.push_back(f);
+  return out;
+}
+
 std::vector<std::string> LocalRoutes::filters() const {
   std::vector<std::string> out;
   out.reserve(refs_.size());
@@ -49,6 +76,7 @@ std::vector<core::RemoteRoute> RemoteRoutes::replace(core::NodeId node,
   for (const std::string& f : next) set.digest.hash ^= filter_hash(f);
   set.digest.count = next.size();
   set.filters = std::move(next);
+  std::erase_if(set.durable, [&](const std::string& f) { return !set.filters.contains(f); });
   return diff;
 }
 
@@ -68,14 +96,46 @@ std::vector<core::RemoteRoute> RemoteRoutes::apply(core::NodeId node,
     if (set.filters.erase(f) != 0) {
       set.digest.hash ^= filter_hash(f);
       set.digest.count -= 1;
+      set.durable.erase(f);
       diff.push_back({f, node, false});
     }
   }
   return diff;
 }
 
+void RemoteRoutes::set_durable(core::NodeId node, const std::vector<std::string>& durable) {
+  Set& set = nodes_[node];
+  set.durable.clear();
+  for (const std::string& f : durable) {
+    if (set.filters.contains(f)) set.durable.insert(f);
+  }
+}
+
+void RemoteRoutes::change_durable(core::NodeId node, const std::vector<std::string>& added,
+                                  const std::vector<std::string>& removed) {
+  Set& set = nodes_[node];
+  for (const std::string& f : added) {
+    if (set.filters.contains(f)) set.durable.insert(f);
+  }
+  for (const std::string& f : removed) set.durable.erase(f);
+}
+
+bool RemoteRoutes::durable(core::NodeId node, const std::string& filter) const {
+  auto it = nodes_.find(node);
+  return it != nodes_.end() && it->second.durable.contains(filter);
+}
+
 std::vector<core::RemoteRoute> RemoteRoutes::withdraw(core::NodeId node) {
   return replace(node, {});
+}
+
+std::vector<core::RemoteRoute> RemoteRoutes::withdraw_transient(core::NodeId node) {
+  auto it = nodes_.find(node);
+  if (it == nodes_.end()) return {};
+  const std::unordered_set<std::string> keep = it->second.durable;
+  auto diff = replace(node, {keep.begin(), keep.end()});
+  it->second.durable = keep;
+  return diff;
 }
 
 RouteDigest RemoteRoutes::digest(core::NodeId node) const {

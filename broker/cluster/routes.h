@@ -1,7 +1,9 @@
 // Route bookkeeping of the cluster layer, free of gRPC so it is unit-tested directly.
 //
 // LocalRoutes: the filters this node's clients use, refcounted per (filter, local session), so
-// peers hear one route per (filter, node) however many local clients share it.
+// peers hear one route per (filter, node) however many local clients share it. A filter is also
+// "durable" while a persistent session uses it: peers keep such routes while the node is down and
+// queue QoS 1/2 forwards for it on disk (broker/cluster/outbox.h) instead of dropping them.
 // RemoteRoutes: per remote node, the filters it announced; every change returns the diff the
 // broker's route tries need.
 // A digest (order-independent hash + count) of a filter set lets two nodes check cheaply that
@@ -38,8 +40,19 @@ class LocalRoutes {
   RouteDigest digest() const { return digest_; }
   std::size_t size() const { return refs_.size(); }
 
+  // The same for one session, with whether that session is persistent: `route` when the filter
+  // is new to / gone from this node, `durable` when its first / last persistent user came / went.
+  struct Change {
+    bool route = false;
+    bool durable = false;
+  };
+  Change add(const std::string& filter, bool durable);
+  Change remove(const std::string& filter, bool durable);
+  std::vector<std::string> durable_filters() const;
+
  private:
   std::unordered_map<std::string, std::size_t> refs_;
+  std::unordered_map<std::string, std::size_t> durable_refs_;
   RouteDigest digest_;
 };
 
@@ -50,14 +63,24 @@ class RemoteRoutes {
                                          const std::vector<std::string>& filters);
   std::vector<core::RemoteRoute> apply(core::NodeId node, const std::vector<std::string>& added,
                                        const std::vector<std::string>& removed);
+  // Which of the node's filters are durable (a persistent session of the node uses them): the
+  // whole set from a snapshot, or changes from a delta.
+  void set_durable(core::NodeId node, const std::vector<std::string>& durable);
+  void change_durable(core::NodeId node, const std::vector<std::string>& added,
+                      const std::vector<std::string>& removed);
+  bool durable(core::NodeId node, const std::string& filter) const;
   // Everything the node announced, withdrawn (it is down beyond the grace time).
   std::vector<core::RemoteRoute> withdraw(core::NodeId node);
+  // Only its routes that are not durable: messages for its persistent sessions keep being routed
+  // to it (and queued) while it is down.
+  std::vector<core::RemoteRoute> withdraw_transient(core::NodeId node);
   RouteDigest digest(core::NodeId node) const;
   std::size_t size(core::NodeId node) const;
 
  private:
   struct Set {
     std::unordered_set<std::string> filters;
+    std::unordered_set<std::string> durable;  // a subset of filters
     RouteDigest digest;
   };
   std::unordered_map<core::NodeId, Set> nodes_;

@@ -121,8 +121,10 @@ struct ClusterConfig {  // keys cluster.*; the cluster is on when seeds or dns_n
   std::uint32_t route_grace_s = 30;
   std::uint32_t route_ack_timeout_s = 2;
   std::uint32_t anti_entropy_s = 10;
-  std::uint32_t max_pending = 100000;  // forwards per peer not yet acknowledged
-  std::uint32_t join_timeout_s = 10;   // /readyz: longest wait for a first peer link
+  std::uint32_t max_pending = 100000;          // forwards per peer not yet acknowledged
+  std::uint32_t join_timeout_s = 10;           // /readyz: longest wait for a first peer link
+  std::uint32_t outbox_max_messages = 100000;  // durable forwards per down node
+  std::uint32_t retained_tombstone_ttl_s = 86400;
   ClusterTlsConfig tls;
 
   bool enabled() const { return !seeds.empty() || !dns_name.empty(); }

@@ -509,6 +509,17 @@ void add_cluster_keys(std::vector<Key>& t) {
       "Longest /readyz waits for a first link to another node before the node is ready alone",
       duration_type(0, 3600), [](auto& c) -> auto& { return c.cluster.join_timeout_s; }));
   t.push_back(make_key(
+      "cluster.outbox_max_messages",
+      "QoS 1/2 messages per down node kept on disk for its persistent sessions; beyond it new "
+      "ones are dropped (counted)",
+      unsigned_type(1, kU32Max), [](auto& c) -> auto& { return c.cluster.outbox_max_messages; }));
+  t.push_back(make_key(
+      "cluster.retained_tombstone_ttl",
+      "How long a cleared retained message is remembered so that a node that missed the clear "
+      "does not bring it back",
+      duration_type(1, 365 * 86400),
+      [](auto& c) -> auto& { return c.cluster.retained_tombstone_ttl_s; }));
+  t.push_back(make_key(
       "cluster.tls.cert_file", "Node certificate (PEM); set to use mTLS between nodes",
       text_type("PATH"), [](auto& c) -> auto& { return c.cluster.tls.cert_file; }));
   t.push_back(make_key(

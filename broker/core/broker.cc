@@ -183,7 +183,7 @@ void Broker::restore_session(Session::Snapshot snapshot) {
     for (auto& w : workers_) w->trie.insert(filter, session, Grant{qos});
     subscription_count_ += 1;
     // Announced to the other nodes once the cluster links come up (full sync).
-    if (cluster_) cluster_->local_route_added(filter, [] {});
+    if (cluster_) cluster_->local_durable_route_added(filter, [] {});
   }
   session->restore(std::move(snapshot));
   WorkerCounters& c = workers_[owner]->counters;
@@ -217,7 +217,8 @@ void Broker::update_routes(const SessionPtr& session, std::vector<RouteChange> c
   std::size_t cluster_waits = 0;
   if (cluster_) {
     for (const RouteChange& c : pending->changes) {
-      if (!c.add) cluster_->local_route_removed(c.filter);
+      if (!c.add && session->persistent()) cluster_->local_durable_route_removed(c.filter);
+      if (!c.add && !session->persistent()) cluster_->local_route_removed(c.filter);
       if (c.add && c.fresh) ++cluster_waits;
     }
   }
@@ -226,7 +227,11 @@ void Broker::update_routes(const SessionPtr& session, std::vector<RouteChange> c
   pending->remaining = workers_.size() + cluster_waits;
   if (cluster_waits > 0) {
     for (const RouteChange& c : pending->changes) {
-      if (c.add && c.fresh) cluster_->local_route_added(c.filter, finish_one);
+      if (c.add && c.fresh && session->persistent()) {
+        cluster_->local_durable_route_added(c.filter, finish_one);
+      } else if (c.add && c.fresh) {
+        cluster_->local_route_added(c.filter, finish_one);
+      }
     }
   }
   for (std::size_t i = 0; i < workers_.size(); ++i) {

@@ -34,6 +34,14 @@ class ClusterLink {
   // change made so far (or after cluster.route_ack_timeout): the SUBACK waits for it.
   virtual void local_route_added(const std::string& filter, std::function<void()> done) = 0;
   virtual void local_route_removed(const std::string& filter) = 0;
+  // The same for a persistent session's subscription: peers keep the route while this node is
+  // down and queue QoS 1/2 messages for it durably until it returns.
+  virtual void local_durable_route_added(const std::string& filter, std::function<void()> done) {
+    local_route_added(filter, std::move(done));
+  }
+  virtual void local_durable_route_removed(const std::string& filter) {
+    local_route_removed(filter);
+  }
 
   // Publishes for remote subscribers, batched by the calling worker once per event-loop pass.
   virtual void forward(std::vector<RemoteForward>&& batch) = 0;

@@ -27,14 +27,21 @@ void collect(const cluster::ClusterNode* node, core::Snapshot& out) {
   out.push_back(core::Family::counter(
       "meshmq_cluster_forward_dropped_total",
       "Forwards not delivered: max_pending (the peer's queue is full), no_peer (target unknown or "
-      "node stopping), duplicate (a retry the receiver had already delivered)",
+      "node stopping), duplicate (a retry the receiver had already delivered), outbox_full (the "
+      "durable outbox for a down node held cluster.outbox_max_messages)",
       {{{{"reason", "max_pending"}}, d(t.dropped_max_pending)},
        {{{"reason", "no_peer"}}, d(t.dropped_no_peer)},
-       {{{"reason", "duplicate"}}, d(t.duplicates)}}));
+       {{{"reason", "duplicate"}}, d(t.duplicates)},
+       {{{"reason", "outbox_full"}}, d(t.dropped_outbox_full)}}));
   out.push_back(core::Family::gauge(
       "meshmq_cluster_forward_pending_messages",
       "Forwards awaiting a peer's acknowledgement (all peers; at most cluster.max_pending each)",
       d(t.pending)));
+  out.push_back(core::Family::gauge(
+      "meshmq_cluster_outbox_messages",
+      "QoS 1/2 forwards for down nodes held in the durable outbox (at most "
+      "cluster.outbox_max_messages per node)",
+      d(t.outbox)));
 }
 
 }  // namespace

@@ -278,7 +278,8 @@ void Server::run() {
   spdlog::info("accepting at most {} connections (limits.max_connections)", s.admission.max());
   if (s.cfg.cluster.enabled()) {
     // Attached before the restore so that restored sessions' filters become cluster routes.
-    s.cluster = std::make_unique<cluster::ClusterNode>(s.cfg, s.broker, s.storage.retained());
+    s.cluster = std::make_unique<cluster::ClusterNode>(s.cfg, s.broker, s.storage.retained(),
+                                                       s.storage.db());
     s.broker.set_cluster(s.cluster.get());
   }
   attach_cluster_ops(s.metrics, s.health, s.admin, s.cluster.get());

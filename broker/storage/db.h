@@ -32,7 +32,17 @@
 
 namespace meshmq::storage {
 
-enum class Cf : std::size_t { kSessions, kSubs, kQueue, kInflight, kQos2In, kRetained, kCount };
+enum class Cf : std::size_t {
+  kSessions,
+  kSubs,
+  kQueue,
+  kInflight,
+  kQos2In,
+  kRetained,
+  kOutbox,      // broker/cluster/outbox.h
+  kTombstones,  // broker/cluster/retained_versions.h
+  kCount
+};
 
 struct DbStats {
   std::uint64_t commits = 0;       // batches written
