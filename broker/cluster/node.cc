@@ -314,6 +314,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
     auto join = std::exchange(f.join, nullptr);
     f.outbox_key = outbox->add(p.name, f.message, [this, join] {
       std::unique_lock lock(mu);
+      if (stopping) return;  // the workers that would send the PUBACK are gone
       if (join && --join->left == 0 && join->done) deferred.push_back(std::move(join->done));
       run_deferred(lock);
     });
