@@ -37,11 +37,11 @@ void collect(const cluster::ClusterNode* node, core::Snapshot& out) {
       "meshmq_cluster_forward_pending_messages",
       "Forwards awaiting a peer's acknowledgement (all peers; at most cluster.max_pending each)",
       d(t.pending)));
-  out.push_back(core::Family::gauge(
-      "meshmq_cluster_outbox_messages",
-      "QoS 1/2 forwards for down nodes held in the durable outbox (at most "
-      "cluster.outbox_max_messages per node)",
-      d(t.outbox)));
+  out.push_back(
+      core::Family::gauge("meshmq_cluster_outbox_messages",
+                          "QoS 1/2 forwards for down nodes held in the durable outbox (at most "
+                          "cluster.outbox_max_messages per node)",
+                          d(t.outbox)));
 }
 
 }  // namespace
