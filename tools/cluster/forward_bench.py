@@ -7,7 +7,10 @@ node, or on the other node) it runs one `meshmq-bench sub` process (one subscrib
 fwd/<run>/#) and one `meshmq-bench pub` process (publishers on node 1), twice:
   latency     10 publishers, --total-rate (default 5,000 msg/s), QoS 1: end-to-end latency
   throughput  --publishers (default 8) as fast as their --inflight 64 allows, QoS 1
-and prints publish and delivery rates, latency percentiles and losses.
+and prints publish, acknowledgement (PUBACK) and delivery rates (delivery: messages the
+subscriber got, drained ones included, over the publishing time), latency percentiles and losses
+(gaps the subscriber saw: a subscriber that cannot keep up with as-fast-as-possible publishers
+has its queue overflow, by design).
 
   tools/cluster/forward_bench.py [--duration 10] [--bin build/broker/meshmq]
                                  [--bench build/tools/bench/meshmq-bench]
@@ -51,6 +54,7 @@ def run(bench, work, run_id, pub_node, sub_node, pub_args, duration):
         "sent/s": p["sent"] / p["duration_s"],
         "acked/s": p["acked"] / p["duration_s"],
         "received": s["received"],
+        "recv/s": s["received"] / p["duration_s"],
         "sent": p["sent"],
         "p50": s["latency_us"]["p50"],
         "p99": s["latency_us"]["p99"],
@@ -84,15 +88,15 @@ def main():
             "latency": ["-c", "10", "--total-rate", str(args.total_rate)],
             "throughput": ["-c", str(args.publishers), "-I", "0", "--inflight", "64"],
         }
-        print(f"{'load':11} {'placement':11} {'sent/s':>9} {'acked/s':>9} {'p50 us':>8} "
-              f"{'p99 us':>8} {'received':>9} {'lost':>5} {'dup':>4}")
+        print(f"{'load':11} {'placement':11} {'sent/s':>9} {'acked/s':>9} {'recv/s':>9} "
+              f"{'p50 us':>8} {'p99 us':>8} {'received':>9} {'lost':>8} {'dup':>4}")
         for load, pub_args in loads.items():
             for placement, sub_node in (("same node", nodes[0]), ("cross node", nodes[1])):
                 run_id = f"{load}-{placement.replace(' ', '-')}"
                 r = run(args.bench, work, run_id, nodes[0], sub_node, pub_args, args.duration)
                 print(f"{load:11} {placement:11} {r['sent/s']:9.0f} {r['acked/s']:9.0f} "
-                      f"{r['p50']:8.0f} {r['p99']:8.0f} {r['received']:9} {r['lost']:5} "
-                      f"{r['dup']:4}", flush=True)
+                      f"{r['recv/s']:9.0f} {r['p50']:8.0f} {r['p99']:8.0f} {r['received']:9} "
+                      f"{r['lost']:8} {r['dup']:4}", flush=True)
                 time.sleep(2)  # let the nodes settle between runs
     finally:
         for n in nodes:
