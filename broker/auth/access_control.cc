@@ -86,6 +86,11 @@ const Acl& AccessControl::acl(std::size_t worker) {
   return *view.acl;
 }
 
+bool AccessControl::slow_authentication(const core::Credentials& c) {
+  return c.certificate_cn.empty() && c.username != nullptr && c.username->has_value() &&
+         !authenticators_.empty();
+}
+
 core::AuthResult AccessControl::authenticate(std::size_t, const core::Credentials& c) {
   core::AuthResult result;
   const bool has_username = c.username != nullptr && c.username->has_value();

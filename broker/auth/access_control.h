@@ -41,6 +41,8 @@ class AccessControl final : public core::AccessPolicy {
   void add_authenticator(std::unique_ptr<Authenticator> authenticator);
 
   core::AuthResult authenticate(std::size_t worker, const core::Credentials& c) override;
+  // A user name for the authenticators (a password hash) and no verified certificate.
+  bool slow_authentication(const core::Credentials& c) override;
   core::PublishVerdict may_publish(std::size_t worker, const core::Principal& who,
                                    std::string_view topic) override;
   bool may_subscribe(std::size_t worker, const core::Principal& who,

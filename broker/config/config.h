@@ -49,6 +49,7 @@ struct AuthConfig {             // keys auth.*
   std::string acl_file;         // empty = no rules (acl_default decides)
   std::string acl_default = "allow";       // allow|deny
   std::string acl_deny_action = "ignore";  // ignore|disconnect: for a denied PUBLISH
+  std::uint32_t threads = 0;  // password checks off the workers; 0 = half the cores, at least 1
 };
 
 struct LimitsConfig {  // keys limits.* that belong to the node (the core's are in mqtt.limits)

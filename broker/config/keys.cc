@@ -651,6 +651,10 @@ std::vector<Key> build_table() {
       "auth.password_file", "Password file (meshmq passwd); empty = none; reloaded on SIGHUP",
       optional_path_type(), [](auto& c) -> auto& { return c.auth.password_file; }));
   t.push_back(make_key(
+      "auth.threads",
+      "Threads that check passwords (off the workers, which keep serving); 0 = half the cores",
+      unsigned_type(0, 256), [](auto& c) -> auto& { return c.auth.threads; }));
+  t.push_back(make_key(
       "auth.acl_file", "ACL rules file; empty = none; reloaded on SIGHUP", optional_path_type(),
       [](auto& c) -> auto& { return c.auth.acl_file; }));
   t.push_back(make_key(

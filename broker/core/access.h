@@ -2,10 +2,10 @@
 // interface; broker/auth implements it (password file, ACL file) and more authenticators (JWT,
 // HTTP) can be chained there without the core changing.
 //
-// Threading: every call runs on the worker that owns the connection, with that worker's index, so
-// an implementation can keep per-worker state (e.g. a cached rules snapshot) and needs no lock
-// shared between threads on the publish path. authenticate() may be slow (password hashing); it
-// runs once per CONNECT.
+// Threading: every call but authenticate() runs on the worker that owns the connection, with that
+// worker's index, so an implementation can keep per-worker state (e.g. a cached rules snapshot)
+// and needs no lock shared between threads on the publish path. authenticate() may be slow
+// (password hashing); it runs once per CONNECT, off the workers when slow_authentication().
 #pragma once
 
 #include <cstddef>
@@ -50,7 +50,11 @@ enum class PublishVerdict { kAllow, kDeny, kDenyAndDisconnect };
 class AccessPolicy {
  public:
   virtual ~AccessPolicy() = default;
+  // May run on any thread, concurrently: when slow_authentication() says so, the core calls it
+  // off the workers (Executor::post_blocking), so hashing a password or asking a remote service
+  // never stalls the other clients of a worker.
   virtual AuthResult authenticate(std::size_t worker, const Credentials& credentials) = 0;
+  virtual bool slow_authentication(const Credentials&) { return false; }
   virtual PublishVerdict may_publish(std::size_t worker, const Principal& who,
                                      std::string_view topic) = 0;
   virtual bool may_subscribe(std::size_t worker, const Principal& who, std::string_view filter) = 0;

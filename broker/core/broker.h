@@ -132,6 +132,8 @@ class Broker {
   // Client connected/disconnected events go to <prefix>clients/<client id>/{connected,
   // disconnected} (not retained) once a prefix is set, e.g. "$SYS/brokers/node1/". Set before the
   // workers start.
+  Executor& executor() { return executor_; }
+
   void set_event_prefix(std::string prefix) { event_prefix_ = std::move(prefix); }
   // Called by the connection on its worker.
   void client_event(const Connection& conn, bool connected);

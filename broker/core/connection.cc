@@ -207,31 +207,60 @@ void Connection::handle_connect(codec::Connect&& connect) {
       return;
     }
   }
-  if (!authenticate(connect)) return;
-  state_ = State::kConnecting;
-  block();
-  broker_.connect(shared_from_this(), client_id_, connect.clean_session);
+  block();  // until authenticated and the session is ready
+  authenticate(std::move(connect));
 }
 
-bool Connection::authenticate(codec::Connect& connect) {
+void Connection::authenticate(codec::Connect&& connect) {
   AccessPolicy& access = broker_.access();
-  const Credentials credentials{
-      client_id_, &connect.username, &connect.password, peer_,
-      cn_as_username_ ? std::string_view(cert_common_name_) : std::string_view()};
-  AuthResult auth = access.authenticate(worker_, credentials);
-  // Not kept: nothing after this point needs the password, and it must never reach a log.
+  const std::string_view cn = cn_as_username_ ? cert_common_name_ : std::string_view();
+  const bool clean = connect.clean_session;
+  const Credentials credentials{client_id_, &connect.username, &connect.password, peer_, cn};
+  if (!access.slow_authentication(credentials)) {
+    AuthResult auth = access.authenticate(worker_, credentials);
+    // Not kept: nothing after this point needs the password, and it must never reach a log.
+    connect.password.reset();
+    finish_authentication(std::move(auth), clean);
+    return;
+  }
+  // Off the worker: a hash takes milliseconds, and a reconnect storm would otherwise stall every
+  // client of this worker. The copies outlive the packet; the password dies with them.
+  struct Copy {
+    std::string client_id, peer, cn;
+    std::optional<std::string> username, password;
+  };
+  auto copy =
+      std::make_shared<Copy>(Copy{client_id_, peer_, std::string(cn), std::move(connect.username),
+                                  std::move(connect.password)});
   connect.password.reset();
+  broker_.executor().post_blocking(
+      [self = shared_from_this(), copy, &access, worker = worker_, clean]() mutable {
+        AuthResult auth = access.authenticate(
+            worker,
+            Credentials{copy->client_id, &copy->username, &copy->password, copy->peer, copy->cn});
+        copy.reset();
+        Broker& broker = self->broker_;
+        broker.executor().post(worker,
+                               [self = std::move(self), auth = std::move(auth), clean]() mutable {
+                                 self->finish_authentication(std::move(auth), clean);
+                               });
+      });
+}
+
+void Connection::finish_authentication(AuthResult auth, bool clean_session) {
+  if (closed_) return;  // gone (or timed out) while its password was checked
+  AccessPolicy& access = broker_.access();
   switch (auth.status) {
     case AuthStatus::kAccepted:
       break;
     case AuthStatus::kBadCredentials:
       counters().auth_bad_credentials.add();
       reject_connect(ConnectReturnCode::kBadUsernameOrPassword, auth.reason);
-      return false;
+      return;
     case AuthStatus::kNotAuthorized:
       counters().auth_not_authorized.add();
       reject_connect(ConnectReturnCode::kNotAuthorized, auth.reason);
-      return false;
+      return;
   }
   username_ = std::move(auth.username);
   // A will is a publish made later on the client's behalf: it needs the same permission now.
@@ -240,9 +269,10 @@ bool Connection::authenticate(codec::Connect& connect) {
     counters().auth_not_authorized.add();
     reject_connect(ConnectReturnCode::kNotAuthorized,
                    "will topic " + will_->topic + " denied by the ACL");
-    return false;
+    return;
   }
-  return true;
+  state_ = State::kConnecting;
+  broker_.connect(shared_from_this(), client_id_, clean_session);
 }
 
 void Connection::finish_connect(SessionPtr session, bool session_present) {

@@ -99,7 +99,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void unblock();  // resume, first with the input held while blocked
   void handle(codec::Packet&& packet);
   void handle_connect(codec::Connect&& connect);
-  bool authenticate(codec::Connect& connect);  // false: refused with a CONNACK
+  // Checks the credentials (off the worker when slow), then finish_authentication() continues
+  // on this worker: a CONNACK refusal, or the session.
+  void authenticate(codec::Connect&& connect);
+  void finish_authentication(AuthResult auth, bool clean_session);
   void handle_publish(const codec::PublishView& publish);
   // Sends a PUBACK/PUBREC once what it depends on is done (store commit, other nodes' accept),
   // always in the order of the publishes (MQTT-4.6.0-2, -3).

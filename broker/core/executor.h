@@ -16,6 +16,10 @@ class Executor {
   virtual std::size_t current() const = 0;
   // Runs fn on the given worker, after the handlers already queued there (FIFO per poster).
   virtual void post(std::size_t worker, std::function<void()> fn) = 0;
+  // Runs fn off the workers, for work that may take long (password hashing, later a network
+  // call): a worker must keep serving its other clients meanwhile. fn posts its result back.
+  // The default runs it at once, which suits tests and single-threaded tools.
+  virtual void post_blocking(std::function<void()> fn) { fn(); }
 };
 
 }  // namespace meshmq::core

@@ -46,6 +46,10 @@ std::size_t thread_count(std::uint32_t configured) {
   unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : n;
 }
+std::size_t auth_thread_count(std::uint32_t configured) {
+  if (configured != 0) return configured;
+  return std::max<std::size_t>(1, thread_count(0) / 2);
+}
 constexpr auto kTickInterval = std::chrono::seconds(1);
 
 auth::AuthSettings auth_settings(const config::Config& c) {
@@ -103,7 +107,7 @@ struct Server::Impl {
   explicit Impl(config::Config c)
       : cfg(std::move(c)),
         admission(effective_max_connections(cfg.limits.max_connections)),
-        pool(thread_count(cfg.broker.threads)),
+        pool(thread_count(cfg.broker.threads), auth_thread_count(cfg.auth.threads)),
         storage(cfg.storage, with_data_dir(cfg).node.data_dir, cfg.mqtt, pool),
         broker(cfg.mqtt, pool, storage.retained(), storage.sessions()),
         access(auth_settings(cfg), pool.size()),

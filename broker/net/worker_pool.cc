@@ -1,5 +1,6 @@
 #include "broker/net/worker_pool.h"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <cassert>
 
@@ -10,7 +11,8 @@ thread_local std::size_t t_worker = SIZE_MAX;
 constexpr std::size_t kScratchBytes = 64 * 1024;
 }  // namespace
 
-WorkerPool::WorkerPool(std::size_t threads) {
+WorkerPool::WorkerPool(std::size_t threads, std::size_t blocking_threads)
+    : blocking_(std::max<std::size_t>(1, blocking_threads)) {
   for (std::size_t i = 0; i < threads; ++i) {
     auto w = std::make_unique<Worker>();
     w->guard.emplace(w->ctx.get_executor());
@@ -21,6 +23,8 @@ WorkerPool::WorkerPool(std::size_t threads) {
 }
 
 WorkerPool::~WorkerPool() {
+  blocking_.stop();
+  blocking_.join();
   release_work();
   for (auto& w : workers_) w->ctx.stop();
   join();
@@ -33,6 +37,10 @@ std::size_t WorkerPool::current() const {
 
 void WorkerPool::post(std::size_t worker, std::function<void()> fn) {
   boost::asio::post(workers_[worker]->ctx, std::move(fn));
+}
+
+void WorkerPool::post_blocking(std::function<void()> fn) {
+  boost::asio::post(blocking_, std::move(fn));
 }
 
 void WorkerPool::schedule_tick(Worker& w) {
@@ -67,6 +75,9 @@ void WorkerPool::join() {
   for (auto& w : workers_) {
     if (w->thread.joinable()) w->thread.join();
   }
+  // The workers are done: hashes still queued have no connection left to answer.
+  blocking_.stop();
+  blocking_.join();
 }
 
 }  // namespace meshmq::net

@@ -6,6 +6,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -25,12 +26,14 @@ namespace meshmq::net {
 
 class WorkerPool final : public core::Executor {
  public:
-  explicit WorkerPool(std::size_t threads);
+  // `blocking_threads` run post_blocking() work (auth.threads).
+  WorkerPool(std::size_t threads, std::size_t blocking_threads = 1);
   ~WorkerPool() override;
 
   std::size_t size() const override { return workers_.size(); }
   std::size_t current() const override;
   void post(std::size_t worker, std::function<void()> fn) override;
+  void post_blocking(std::function<void()> fn) override;
 
   boost::asio::io_context& context(std::size_t worker) { return workers_[worker]->ctx; }
   // A read buffer shared by all connections of a worker: a connection owns no buffer while idle.
@@ -60,6 +63,8 @@ class WorkerPool final : public core::Executor {
 
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<bool> stopping_{false};
+  // Declared last, so destroyed first: its work posts to the workers' io_contexts.
+  boost::asio::thread_pool blocking_;
 };
 
 }  // namespace meshmq::net

@@ -1,12 +1,15 @@
 """Authentication: auth.password_file, auth.allow_anonymous, `meshmq passwd`, CONNACK 0x04 vs
 0x05, reload on SIGHUP, and passwords never in the log."""
 
+import base64
 import os
 import stat
+import time
 
 import pytest
 
-from harness import expect_startup_failure, meshmq_passwd, reload_broker, uid, wait_for_log
+from harness import (CONNACK, connect_pkt, expect_startup_failure, meshmq_passwd, reload_broker,
+                     uid, wait_for_log)
 
 pytestmark = [pytest.mark.meshmq_only("meshmq auth keys and passwd subcommand"),
               pytest.mark.timeout(60)]
@@ -142,3 +145,27 @@ def test_reload_error_keeps_users_and_connections(broker_factory, tmp_path):
     assert c.expect_message().payload == b"still here"
     assert not c.disconnected.is_set()
     c.close()
+
+
+def test_password_hashing_does_not_stall_other_clients(broker_factory, tmp_path):
+    """A CONNECT whose hash takes seconds (2,000,000 iterations) is checked off the worker: a
+    client already connected to the same single worker keeps being served meanwhile."""
+    salt = base64.b64encode(b"s" * 16).decode()
+    digest = base64.b64encode(b"h" * 64).decode()
+    pw = tmp_path / "passwd"
+    pw.write_text(f"slow:$pbkdf2-sha512$2000000${salt}${digest}\n")
+    # A loaded machine may take longer than the default connect timeout for such a hash.
+    b = broker_factory({"auth.password_file": pw, "broker.threads": 1,
+                        "mqtt.connect_timeout": "60s"})
+    fast = b.client(uid("fast"))
+    fast.connect()
+    fast.subscribe("t", 1)
+    slow = b.raw()
+    slow.send(connect_pkt(uid("slow"), username="slow", password=b"guess"))
+    time.sleep(0.3)  # the CONNECT is in, its hash under way
+    fast.publish("t", b"while hashing", qos=1)
+    assert fast.expect_message().payload == b"while hashing"
+    slow.expect_no_packet(within=0.1)  # the hash is still running: no CONNACK yet
+    assert slow.expect(CONNACK, timeout=55).rc == 4  # a wrong password, after the full hash
+    slow.close()
+    fast.close()
