@@ -20,6 +20,7 @@
 #include "broker/cluster/outbox.h"
 #include "broker/cluster/retained_versions.h"
 #include "broker/cluster/routes.h"
+#include "broker/cluster/shared_forward.h"
 #include "broker/cluster/streams.h"
 #include "broker/core/broker.h"
 #include "broker/core/retained_store.h"
@@ -80,6 +81,7 @@ struct PendingForward {
   core::MessagePtr message;
   std::shared_ptr<Join> join;    // reset once counted
   std::uint64_t outbox_key = 0;  // also stored in the durable outbox (0: memory only)
+  SharedFor shared;              // shared groups the peer serves this message for
 };
 
 struct Peer {
@@ -360,6 +362,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
       m->set_topic(std::string(it->message->topic));
       m->set_payload(std::string(it->message->payload));
       m->set_qos(static_cast<std::uint32_t>(it->message->qos));
+      it->shared.to_proto(*m);
     }
     if (batch->messages_size() > 0) p.out->write(std::move(f));
   }
@@ -368,6 +371,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
     auto it = peers.find(n);
     if (it == peers.end()) return;
     Peer& p = it->second;
+    broker.set_node_up(p.id, false);  // shared subscriptions pick live nodes meanwhile
     spdlog::warn("cluster: node {} marked down (silent for {}s); its routes go in {}s", n,
                  cfg.down_after_s, cfg.route_grace_s);
     if (p.out) later_cancel(p.out);
@@ -597,7 +601,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
               core::make_message(m.topic(), m.payload(),
                                  static_cast<core::QoS>(std::min<std::uint32_t>(m.qos(), 2)),
                                  false),
-              p.id);
+              p.id, {m.shared().begin(), m.shared().end()}, m.shared_only());
         }
         pb::Frame ack;
         ack.mutable_publish_ack()->set_up_to(last);
@@ -682,6 +686,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
     p.in = s.shared_from_this();
     s.node = who.name();
     if (restarted) detector.rejoined(p.name, Clock::now());
+    broker.set_node_up(p.id, true);
     if (detector.heard(p.name, Clock::now()) || restarted) {
       spdlog::info("cluster: node {} ({}) joined{}", p.name, p.address,
                    restarted ? " after a restart" : "");
@@ -766,6 +771,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
     if (p.address.empty()) p.address = w.node().address();
     const bool back = w.node().incarnation() != p.incarnation && detector.rejoined(n, Clock::now());
     joined = true;
+    broker.set_node_up(p.id, true);
     if (detector.heard(n, Clock::now()) || back) {
       spdlog::info("cluster: node {} ({}) joined", n, p.address);
     }
@@ -849,7 +855,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
       for (NodeId id : f.nodes) {
         auto n = by_id.find(id);
         Peer* p = n == by_id.end() || stopping ? nullptr : &peers[n->second];
-        PendingForward pf{0, f.message, join};
+        PendingForward pf{0, f.message, join, SharedFor::of(f, id)};
         if (p == nullptr || p->pending.size() >= cfg.max_pending) {
           ++(p == nullptr ? traffic.dropped_no_peer : traffic.dropped_max_pending);
           if (p && p->dropped++ % 1000 == 0) {

@@ -645,6 +645,12 @@ std::vector<Key> build_table() {
       "mqtt.max_keepalive", "Largest keepalive granted to clients; 0 = grant what the client asks",
       duration_type(0, 65535), [](auto& c) -> auto& { return c.mqtt.max_keepalive_s; }));
   t.push_back(make_key(
+      "shared.strategy",
+      "Which member of a shared subscription group ($share/<group>/<filter>, $queue/<filter>) "
+      "gets a message: random, round_robin, sticky or local_first",
+      one_of_type("STRATEGY", {"random", "round_robin", "sticky", "local_first"}),
+      [](auto& c) -> auto& { return c.mqtt.shared_strategy; }));
+  t.push_back(make_key(
       "auth.allow_anonymous", "Let clients in without a user name (turn off in production)",
       BoolType{}, [](auto& c) -> auto& { return c.auth.allow_anonymous; }));
   t.push_back(make_key(

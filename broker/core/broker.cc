@@ -18,11 +18,18 @@ constexpr std::size_t kOutboxReserve = 256;
 LogLimiter subscribe_topic_log;
 LogLimiter subscribe_acl_log;
 LogLimiter subscribe_count_log;
+LogLimiter subscribe_share_log;
+LogLimiter shared_lost_log;
 }  // namespace
 
 Broker::Broker(const MqttOptions& options, Executor& executor, RetainedStore& retained,
                SessionStore& sessions)
-    : options_(options), executor_(executor), retained_(retained), sessions_(sessions) {
+    : options_(options),
+      executor_(executor),
+      retained_(retained),
+      sessions_(sessions),
+      share_strategy_(
+          parse_strategy(options.shared_strategy).value_or(ShareStrategy::kRoundRobin)) {
   for (std::size_t i = 0; i < executor.size(); ++i) {
     auto w = std::make_unique<Worker>();
     w->outbox.resize(executor.size());
@@ -180,7 +187,7 @@ void Broker::restore_session(Session::Snapshot snapshot) {
   auto session = make_session(snapshot.client_id, false, owner);
   for (const auto& [filter, qos] : snapshot.subscriptions) {
     // Granted under rules this process never saw: checked at each delivery (generation 0).
-    for (auto& w : workers_) w->trie.insert(filter, session, Grant{qos});
+    for (auto& w : workers_) apply_route(*w, filter, session, Grant{qos}, true);
     subscription_count_ += 1;
     // Announced to the other nodes once the cluster links come up (full sync).
     if (cluster_) cluster_->local_durable_route_added(filter, [] {});
@@ -236,17 +243,35 @@ void Broker::update_routes(const SessionPtr& session, std::vector<RouteChange> c
   }
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     executor_.post(i, [this, i, session, pending, finish_one] {
-      Trie& trie = workers_[i]->trie;
+      Worker& w = *workers_[i];
       for (const RouteChange& c : pending->changes) {
-        if (c.add) {
-          trie.insert(c.filter, session, Grant{c.qos, c.filtered, c.acl_generation});
-        } else {
-          trie.erase(c.filter, session);
-        }
+        apply_route(w, c.filter, session, Grant{c.qos, c.filtered, c.acl_generation}, c.add);
       }
-      if (i == 0) route_count_.store(trie.filter_count(), std::memory_order_relaxed);
+      if (i == 0) route_count_.store(w.trie.filter_count(), std::memory_order_relaxed);
       finish_one();
     });
+  }
+}
+
+void Broker::apply_route(Worker& w, const std::string& filter, const SessionPtr& session,
+                         const Grant& grant, bool add) {
+  ShareSpec spec;
+  if (parse_share(filter, spec) == ShareKind::kShared) {
+    if (add) {
+      w.shared.add_member(filter, {session, grant.qos, grant.filtered, grant.acl_generation});
+    } else {
+      w.shared.remove_member(filter, session);
+    }
+  } else if (add) {
+    w.trie.insert(filter, session, grant);
+  } else {
+    w.trie.erase(filter, session);
+  }
+}
+
+void Broker::set_node_up(NodeId node, bool up) {
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    executor_.post(i, [this, i, node, up] { workers_[i]->shared.set_node_down(node, !up); });
   }
 }
 
@@ -267,8 +292,17 @@ void Broker::apply_remote_routes(std::vector<RemoteRoute> changes, std::function
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     executor_.post(i, [this, i, pending] {
       RouteTrie& routes = workers_[i]->routes;
+      SharedGroups& shared = workers_[i]->shared;
+      ShareSpec spec;
       for (const RemoteRoute& c : pending->changes) {
-        if (c.add) {
+        if (parse_share(c.filter, spec) == ShareKind::kShared) {
+          // A node with members of a shared group: a candidate when a message matches.
+          if (c.add) {
+            shared.add_node(c.filter, c.node);
+          } else {
+            shared.remove_node(c.filter, c.node);
+          }
+        } else if (c.add) {
           routes.insert(c.filter, c.node, 0);
         } else {
           routes.erase(c.filter, c.node);
@@ -288,6 +322,18 @@ void Broker::subscribe(std::shared_ptr<Connection> conn, codec::Subscribe packet
   std::vector<RouteChange> changes;
   for (codec::SubscribeTopic& t : packet.topics) {
     // Refused filters get 0x80 (3.9.3); the others in the same SUBSCRIBE still go through.
+    ShareSpec share;
+    const ShareKind kind = parse_share(t.filter, share);
+    if (kind == ShareKind::kInvalid) {
+      warn_limited(subscribe_share_log,
+                   "client {} ({}): subscription to {} refused: a shared subscription needs "
+                   "$share/<group>/<filter> with a group free of '+' and '#'",
+                   conn->client_id(), conn->peer(), t.filter);
+      suback.return_codes.push_back(codec::kSubackFailure);
+      continue;
+    }
+    // The ACL judges the filter messages are matched against, not the $share prefix.
+    const std::string_view real = kind == ShareKind::kShared ? share.filter : t.filter;
     if (std::string_view broken = topic_limit_broken(t.filter, limits); !broken.empty()) {
       c.limit_topic.add();
       warn_limited(subscribe_topic_log, "client {} ({}): subscription refused: {} exceeded",
@@ -295,7 +341,7 @@ void Broker::subscribe(std::shared_ptr<Connection> conn, codec::Subscribe packet
       suback.return_codes.push_back(codec::kSubackFailure);
       continue;
     }
-    if (!access_->may_subscribe(worker, conn->principal(), t.filter)) {
+    if (!access_->may_subscribe(worker, conn->principal(), real)) {
       c.acl_subscribe_denied.add();
       warn_limited(subscribe_acl_log, "client {} ({}, user '{}'): subscription to {} denied by ACL",
                    conn->client_id(), conn->peer(), conn->username(), t.filter);
@@ -317,7 +363,7 @@ void Broker::subscribe(std::shared_ptr<Connection> conn, codec::Subscribe packet
     auto [it, added] = session->subscriptions().insert_or_assign(t.filter, t.qos);
     if (!added) subscription_count_ -= 1;  // a replacement, not a new subscription
     if (session->persistent()) sessions_.subscription_set(*session, t.filter, t.qos);
-    const bool filtered = access_->delivery_filtered(worker, conn->principal(), t.filter);
+    const bool filtered = access_->delivery_filtered(worker, conn->principal(), real);
     changes.push_back(
         {std::move(t.filter), t.qos, true, added, filtered, access_->generation(worker)});
   }
@@ -346,6 +392,9 @@ void Broker::finish_subscribe(const std::shared_ptr<Connection>& conn, const cod
   const SessionPtr& session = conn->session();
   WorkerCounters& c = counters(conn->worker());
   for (const RouteChange& g : granted) {
+    // Shared subscriptions get no retained messages (as in MQTT 5, 4.8.2, and EMQX): each
+    // member would get its own copy.
+    if (is_share(g.filter)) continue;
     // Only a filter starting with "$SYS" can match a $SYS topic (MQTT-4.7.2-1).
     RetainedStore& store = g.filter.starts_with("$SYS") ? sys_retained_ : retained_;
     store.match(g.filter, [&](const MessagePtr& m) {
@@ -387,14 +436,25 @@ bool Broker::publish(MessagePtr message, std::function<void()> remote_accepted) 
     }
   }
   match_local(here, message);
-  if (cluster_ == nullptr || w.routes.empty()) return false;
+  w.picks.clear();
+  if (!w.shared.empty()) match_shared(here, message);
+  if (cluster_ == nullptr || (w.routes.empty() && w.picks.empty())) return false;
   w.nodes.clear();
   w.routes.match(message->topic, [&](NodeId node, std::uint8_t) { w.nodes.push_back(node); });
-  if (w.nodes.empty()) return false;
   // One forward per node however many of its filters match.
   std::sort(w.nodes.begin(), w.nodes.end());
   w.nodes.erase(std::unique(w.nodes.begin(), w.nodes.end()), w.nodes.end());
-  RemoteForward f{message, w.nodes, nullptr};
+  std::vector<SharedPick> picks;
+  if (!w.picks.empty()) {
+    for (SharedPick& p : w.picks)
+      p.only = !std::binary_search(w.nodes.begin(), w.nodes.end(), p.node);
+    for (const SharedPick& p : w.picks) w.nodes.push_back(p.node);
+    std::sort(w.nodes.begin(), w.nodes.end());
+    w.nodes.erase(std::unique(w.nodes.begin(), w.nodes.end()), w.nodes.end());
+    picks = std::exchange(w.picks, {});
+  }
+  if (w.nodes.empty()) return false;
+  RemoteForward f{message, w.nodes, nullptr, std::move(picks)};
   const bool wait = message->qos != QoS::kAtMostOnce && remote_accepted != nullptr;
   if (wait) {
     f.done = [this, here, cb = std::move(remote_accepted)]() mutable {
@@ -406,10 +466,55 @@ bool Broker::publish(MessagePtr message, std::function<void()> remote_accepted) 
   return wait;
 }
 
-void Broker::deliver_remote(MessagePtr message, std::size_t lane) {
+void Broker::deliver_remote(MessagePtr message, std::size_t lane, std::vector<std::string> shared,
+                            bool shared_only) {
   const std::size_t worker = lane % workers_.size();
-  executor_.post(worker,
-                 [this, worker, message = std::move(message)] { match_local(worker, message); });
+  if (shared.empty()) {
+    executor_.post(worker,
+                   [this, worker, message = std::move(message)] { match_local(worker, message); });
+    return;
+  }
+  executor_.post(worker, [this, worker, message = std::move(message), shared = std::move(shared),
+                          shared_only] {
+    if (!shared_only) match_local(worker, message);
+    // The origin picked this node for these groups: one local member each, never a re-pick of
+    // another node (which could deliver a second copy).
+    Worker& w = *workers_[worker];
+    for (const std::string& key : shared) {
+      SharedGroup* g = w.shared.find(key);
+      if (g == nullptr || !deliver_to_member(worker, *g, message)) {
+        warn_limited(shared_lost_log,
+                     "message on {} for shared subscription {} dropped: its last member here "
+                     "left before the route withdrawal reached the publishing node",
+                     message->topic, key);
+      }
+    }
+  });
+}
+
+void Broker::match_shared(std::size_t here, const MessagePtr& message) {
+  Worker& w = *workers_[here];
+  // Gathered first: delivering may close a connection, and nothing may change the replica while
+  // its trie is being walked.
+  w.groups.clear();
+  w.shared.match(message->topic, [&](SharedGroup& g) { w.groups.push_back(&g); });
+  for (SharedGroup* g : w.groups) {
+    const std::optional<NodeId> node = w.shared.pick_node(*g, share_strategy_);
+    if (!node) continue;
+    if (*node == kThisNode) {
+      deliver_to_member(here, *g, message);
+    } else {
+      w.picks.push_back(SharedPick{*node, g->key, false});
+    }
+  }
+}
+
+bool Broker::deliver_to_member(std::size_t here, SharedGroup& group, const MessagePtr& message) {
+  const SharedGroup::Member* m = workers_[here]->shared.pick_member(group, share_strategy_);
+  if (m == nullptr) return false;
+  const bool check_acl = m->filtered || m->acl_generation != access_->generation(here);
+  deliver(here, Delivery{m->session, message, min_qos(message->qos, m->qos), check_acl});
+  return true;
 }
 
 void Broker::match_local(std::size_t here, const MessagePtr& message) {

@@ -30,6 +30,7 @@
 #include "broker/core/retained_store.h"
 #include "broker/core/session.h"
 #include "broker/core/session_store.h"
+#include "broker/core/shared_groups.h"
 #include "broker/topic/subscription_trie.h"
 
 namespace meshmq::core {
@@ -89,11 +90,17 @@ class Broker {
 
   // --- entry points for the cluster layer (any thread) ---
   // A message another node forwarded: delivered to local subscribers only. Messages with the same
-  // `lane` (the origin node) are delivered in the order of the calls.
-  void deliver_remote(MessagePtr message, std::size_t lane);
+  // `lane` (the origin node) are delivered in the order of the calls. `shared`: groups
+  // ("$share/g/f") the origin picked this node for, each served by one local member;
+  // `shared_only`: deliver to those groups only, not to ordinary subscribers.
+  void deliver_remote(MessagePtr message, std::size_t lane, std::vector<std::string> shared = {},
+                      bool shared_only = false);
   // Applies remote route changes to every worker's route trie; `done` runs (on a worker) once all
   // have them.
   void apply_remote_routes(std::vector<RemoteRoute> changes, std::function<void()> done);
+  // A node was marked down (up=false) or is heard again: shared subscriptions pick a node that
+  // is down only when no other has the group.
+  void set_node_up(NodeId node, bool up);
   // Stores a retained message set or cleared on another node (on a worker: stores write through
   // per-worker batches).
   void set_remote_retained(MessagePtr message);
@@ -183,6 +190,9 @@ class Broker {
     std::vector<RemoteForward> remote_outbox;
     bool outbox_scheduled = false;
     std::unordered_set<SessionPtr> offline;  // persistent sessions owned here with no connection
+    SharedGroups shared;                     // shared subscriptions; replicated like `trie`
+    std::vector<SharedGroup*> groups;        // scratch for publish()
+    std::vector<SharedPick> picks;           // scratch for publish(): groups served remotely
     WorkerCounters counters;
   };
   struct RouteChange {
@@ -206,6 +216,13 @@ class Broker {
   void deliver(std::size_t worker, Delivery&& d);
   // The access rules' verdict on one delivery to a filtered subscription, on the owner worker.
   bool may_receive(std::size_t worker, const Session& session, std::string_view topic);
+  // One subscription change on one worker's replica (trie or shared groups).
+  void apply_route(Worker& w, const std::string& filter, const SessionPtr& session,
+                   const Grant& grant, bool add);
+  // Shared groups matching a locally published message: served here or picked for a remote node
+  // (into Worker::picks).
+  void match_shared(std::size_t worker, const MessagePtr& message);
+  bool deliver_to_member(std::size_t worker, SharedGroup& group, const MessagePtr& message);
   void match_local(std::size_t worker, const MessagePtr& message);
   void flush_outbox(std::size_t worker);
   void deliver_batch(std::size_t worker, std::vector<Delivery>& batch, std::vector<JoinPtr>& joins);
@@ -223,6 +240,7 @@ class Broker {
   AllowAll allow_all_;
   AccessPolicy* access_ = &allow_all_;
   ClusterLink* cluster_ = nullptr;
+  ShareStrategy share_strategy_;
   std::vector<std::unique_ptr<Worker>> workers_;
 
   // Sessions keyed by their own client id: the registry keeps no copy of the id.

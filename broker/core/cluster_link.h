@@ -19,19 +19,31 @@ namespace meshmq::core {
 // A remote node, as numbered by the cluster layer (stable for the life of the process).
 using NodeId = std::uint32_t;
 
+// A node this node picked to serve a shared subscription group (see core/shared_groups.h): it
+// delivers the message to one local member of `group` ("$share/g/f"). `only`: the node has no
+// ordinary route matching the message, so it delivers to that group (or groups) only.
+struct SharedPick {
+  NodeId node;
+  std::string group;
+  bool only;
+};
+
 struct RemoteForward {
   MessagePtr message;
-  std::vector<NodeId> nodes;   // every remote node with a matching route, each once
+  std::vector<NodeId> nodes;   // every remote node with a matching route or a pick, each once
   std::function<void()> done;  // QoS 1/2 only (else empty): all nodes accepted or queued it
+  std::vector<SharedPick> shared = {};  // usually empty
 };
 
 class ClusterLink {
  public:
   virtual ~ClusterLink() = default;
 
-  // One call per (filter, local session) change; the cluster layer refcounts so that peers see
-  // one route per (filter, node). `done` runs once the peers that are up have applied every route
-  // change made so far (or after cluster.route_ack_timeout): the SUBACK waits for it.
+  // One call per (filter, local session) change (a shared subscription's filter is the whole
+  // "$share/g/f", so peers learn the group and this node's membership); the cluster layer refcounts
+  // so that peers see one route per (filter, node). `done` runs once the peers that are up have
+  // applied every route change made so far (or after cluster.route_ack_timeout): the SUBACK waits
+  // for it.
   virtual void local_route_added(const std::string& filter, std::function<void()> done) = 0;
   virtual void local_route_removed(const std::string& filter) = 0;
   // The same for a persistent session's subscription: peers keep the route while this node is

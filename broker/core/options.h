@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace meshmq::core {
 
@@ -29,6 +30,7 @@ struct MqttOptions {
   std::uint32_t retained_max_age_s = 0;          // 0 = retained messages never expire
   std::uint32_t max_keepalive_s = 0;             // 0 = accept any keepalive the client asks for
   LimitOptions limits;                           // keys limits.*
+  std::string shared_strategy = "round_robin";   // key shared.strategy (see shared_groups.h)
 };
 
 }  // namespace meshmq::core

@@ -19,6 +19,7 @@ Session::Session(std::string client_id, bool persistent, std::size_t owner,
 void Session::attach(Connection* connection) {
   connection_ = connection;
   set_username(connection->username());
+  online_.store(connection != nullptr, std::memory_order_relaxed);
   if (SessionStore* st = store()) st->session_online(*this);
 }
 
@@ -29,6 +30,7 @@ void Session::set_username(std::string_view name) {
 
 void Session::detach(Clock::time_point now) {
   connection_ = nullptr;
+  online_.store(false, std::memory_order_relaxed);
   expires_at_ = now + std::chrono::seconds(options_.session_expiry_s);
   if (SessionStore* st = store()) st->session_offline(*this);
 }

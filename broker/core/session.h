@@ -61,6 +61,9 @@ class Session {
   bool persistent() const { return persistent_; }
   std::size_t owner() const { return owner_.load(std::memory_order_acquire); }
   void set_owner(std::size_t worker) { owner_.store(worker, std::memory_order_release); }
+  // Whether a connection is attached; readable on any worker (shared subscriptions prefer online
+  // members), so possibly a moment stale.
+  bool online() const { return online_.load(std::memory_order_relaxed); }
 
   // --- everything below runs on the owner worker only ---
   Connection* connection() const { return connection_; }
@@ -128,6 +131,7 @@ class Session {
   std::uint16_t last_packet_id_ = 0;
   const bool persistent_;
   bool discarded_ = false;
+  std::atomic<bool> online_{false};
 };
 
 using SessionPtr = std::shared_ptr<Session>;
