@@ -10,7 +10,7 @@ import pytest
 
 import harness
 from cluster_harness import wait_formed
-from test_cluster import start_cluster, stop_all
+from test_cluster import attach, clients, start_cluster, stop_all  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.meshmq_only("cluster"), pytest.mark.timeout(90)]
 
@@ -37,24 +37,10 @@ def local_first(tmp_path_factory):
         stop_all(nodes)
 
 
-@pytest.fixture
-def clients(request):
-    made = []
-    request.node._brokers = []
-
-    def make(node, client_id=None, **kw):
-        request.node._brokers = list({id(n): n for n in request.node._brokers + [node]}.values())
-        c = node.client(client_id or harness.uid("cl"), **kw)
-        c.connect()
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        try:
-            c.close()
-        except Exception:
-            pass
+@pytest.fixture(autouse=True)
+def _log_tails(request):
+    request.node._brokers = []  # conftest prints these brokers' log tails when a test fails
+    yield
 
 
 def members(clients, nodes, flt, qos=1):
@@ -97,7 +83,8 @@ def assert_exactly_once(got, sent):
     assert sorted(every) == sorted(sent), "a message was lost"
 
 
-def test_members_on_three_nodes_split_messages_without_duplicates(cluster, clients):
+def test_members_on_three_nodes_split_messages_without_duplicates(cluster, clients, request):
+    attach(request, cluster)
     topic = harness.uid("split")
     subs = members(clients, cluster, f"$share/g/{topic}")
     sent = payloads("a")
@@ -108,7 +95,8 @@ def test_members_on_three_nodes_split_messages_without_duplicates(cluster, clien
     assert [len(g) for g in got] == [N // 3] * 3
 
 
-def test_publishers_on_every_node_and_several_members_per_node(cluster, clients):
+def test_publishers_on_every_node_and_several_members_per_node(cluster, clients, request):
+    attach(request, cluster)
     topic = harness.uid("many")
     subs = members(clients, cluster + cluster[1:], f"$share/g/{topic}/+")
     sent = []
@@ -121,7 +109,8 @@ def test_publishers_on_every_node_and_several_members_per_node(cluster, clients)
     assert all(got), "a member got nothing"
 
 
-def test_plain_subscribers_and_two_groups_next_to_each_other(cluster, clients):
+def test_plain_subscribers_and_two_groups_next_to_each_other(cluster, clients, request):
+    attach(request, cluster)
     topic = harness.uid("mix")
     plain = members(clients, cluster[1:], topic)  # nodes 2 and 3 also have ordinary routes
     g1 = members(clients, cluster, f"$share/g1/{topic}")
@@ -136,7 +125,8 @@ def test_plain_subscribers_and_two_groups_next_to_each_other(cluster, clients):
         p.expect_no_message(0.2)
 
 
-def test_a_member_that_leaves_gets_no_more(cluster, clients):
+def test_a_member_that_leaves_gets_no_more(cluster, clients, request):
+    attach(request, cluster)
     topic = harness.uid("leave")
     a, b, c = members(clients, cluster, f"$share/g/{topic}")
     b.unsubscribe(f"$share/g/{topic}")
@@ -156,7 +146,8 @@ def test_a_member_that_leaves_gets_no_more(cluster, clients):
     assert_exactly_once(got, sent)
 
 
-def test_local_first_keeps_messages_on_the_publishers_node(local_first, clients):
+def test_local_first_keeps_messages_on_the_publishers_node(local_first, clients, request):
+    attach(request, local_first)
     topic = harness.uid("lf")
     subs = members(clients, local_first, f"$share/g/{topic}")
     for i, node in enumerate(local_first):
@@ -167,7 +158,8 @@ def test_local_first_keeps_messages_on_the_publishers_node(local_first, clients)
         assert_exactly_once(got, sent)
 
 
-def test_local_first_without_a_local_member_goes_to_other_nodes(local_first, clients):
+def test_local_first_without_a_local_member_goes_to_other_nodes(local_first, clients, request):
+    attach(request, local_first)
     topic = harness.uid("lf2")
     subs = members(clients, [local_first[0], local_first[2]], f"$share/g/{topic}")
     sent = payloads("x", 40)

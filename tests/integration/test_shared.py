@@ -195,3 +195,18 @@ def test_acl_judges_the_real_filter(broker_factory, tmp_path):
     c.connect()
     assert c.subscribe([("$share/g/secret/x", 1), ("$share/g/open/x", 1)]) == [0x80, 1]
     c.close()
+
+
+def test_persistent_membership_survives_a_restart(broker, client):
+    topic = f"restart/{uid()}"
+    pid = uid("persist")
+    p = client(pid, clean_session=False)
+    p.connect()
+    p.subscribe(f"$share/g/{topic}", 1)
+    p.disconnect()
+    broker.restart()
+    back = client(pid, clean_session=False)
+    back.connect()
+    assert back.session_present
+    publish_all(client, topic, n=3)
+    assert [m.payload for m in back.expect_messages(3)] == [b"0", b"1", b"2"]
