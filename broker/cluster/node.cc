@@ -855,7 +855,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
       for (NodeId id : f.nodes) {
         auto n = by_id.find(id);
         Peer* p = n == by_id.end() || stopping ? nullptr : &peers[n->second];
-        PendingForward pf{0, f.message, join, SharedFor::of(f, id)};
+        PendingForward pf{0, f.message, join, 0, SharedFor::of(f, id)};
         if (p == nullptr || p->pending.size() >= cfg.max_pending) {
           ++(p == nullptr ? traffic.dropped_no_peer : traffic.dropped_max_pending);
           if (p && p->dropped++ % 1000 == 0) {
