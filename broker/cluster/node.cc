@@ -21,6 +21,7 @@
 #include "broker/cluster/retained_versions.h"
 #include "broker/cluster/routes.h"
 #include "broker/cluster/shared_forward.h"
+#include "broker/cluster/session_link.h"
 #include "broker/cluster/streams.h"
 #include "broker/core/broker.h"
 #include "broker/core/retained_store.h"
@@ -118,13 +119,14 @@ struct Waiter {  // a SUBACK waiting for peers to acknowledge route changes up t
 
 }  // namespace
 
-struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
+struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService, SessionLink::Host {
   Impl(const config::Config& config, core::Broker& b, core::RetainedStore& r, storage::Db* db)
       : cfg(config.cluster),
         name(config.node.name),
         broker(b),
         retained(r),
-        detector(std::chrono::seconds(cfg.down_after_s), std::chrono::seconds(cfg.route_grace_s)) {
+        detector(std::chrono::seconds(cfg.down_after_s), std::chrono::seconds(cfg.route_grace_s)),
+        sessions(name, b, mu, deferred, *this, std::chrono::seconds(cfg.takeover_timeout_s)) {
     outbox = std::make_unique<Outbox>(db, cfg.outbox_max_messages);
     versions =
         std::make_unique<RetainedVersions>(db, std::int64_t{cfg.retained_tombstone_ttl_s} * 1000);
@@ -203,6 +205,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
     }
     std::lock_guard lock(mu);
     waiters.clear();  // the workers are gone: nobody waits for these SUBACKs any more
+    sessions.clear();
     deferred.clear();
     targets.clear();
     peers.clear();
@@ -377,6 +380,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
     if (p.out) later_cancel(p.out);
     if (p.in) later_close(p.in, grpc::StatusCode::UNAVAILABLE, "marked down");
     p.out_ready = false;
+    sessions.peer_gone(n);
     // Queued for a down node: the publishers' acks need not wait for it to return, only for QoS
     // 1/2 messages to be in the durable outbox.
     for (PendingForward& f : p.pending) queue_durably(p, f);
@@ -433,6 +437,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
       }
       check_waiters(now);
       check_joined(now);
+      sessions.tick(now);
       std::vector<std::pair<std::shared_ptr<OutStream>, Target*>> dials;
       for (auto& [addr, t] : targets) {
         if (t.self || t.stream || now < t.next_try) continue;
@@ -614,9 +619,16 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
       case pb::Frame::kMembers:
         learn_members(f.members().members());
         break;
+      case pb::Frame::kSessionClaim:
+        sessions.on_claim(p.name, f.session_claim(), self);
+        break;
+      case pb::Frame::kSessionList:
+        sessions.on_list(p.name, f.session_list());
+        break;
       default:
         break;
     }
+    run_deferred(lock);
   }
 
   void apply_routes(const std::shared_ptr<InStream>& s, std::vector<core::RemoteRoute> diff,
@@ -742,6 +754,9 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
       case pb::Frame::kResync:
         s.write(snapshot_frame());
         break;
+      case pb::Frame::kSessionAnswer:
+        sessions.on_answer(p.name, f.session_answer());
+        break;
       default:
         break;
     }
@@ -781,6 +796,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
     s.write(snapshot_frame());
     s.write(retained_snapshot_frame());
     send_forwards(p, p.pending.begin());
+    s.write(sessions.list_frame());  // duplicates from a partition resolve (README)
     spdlog::info("cluster: link to {} at {} up ({} routes, {} queued forwards)", n, s.address(),
                  local.size(), p.pending.size());
   }
@@ -794,6 +810,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
       if (p != peers.end() && p->second.out.get() == &s) {
         p->second.out.reset();
         p->second.out_ready = false;
+        sessions.peer_gone(p->first);
         if (!stopping) {
           spdlog::info("cluster: link to {} at {} closed: {}", p->first, s.address(),
                        status.error_message());
@@ -1007,6 +1024,21 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
     return st;
   }
 
+  // ---------------------------------------------------------------- SessionLink::Host (mu held)
+
+  std::vector<std::string> ready_peers() override {
+    std::vector<std::string> out;
+    if (stopping) return out;
+    for (auto& [n, p] : peers) {
+      if (p.out_ready) out.push_back(n);
+    }
+    return out;
+  }
+  void send(const std::string& peer, pb::Frame frame) override {
+    auto it = peers.find(peer);
+    if (it != peers.end() && it->second.out_ready) it->second.out->write(std::move(frame));
+  }
+
   // ---------------------------------------------------------------- state
 
   const config::ClusterConfig cfg;
@@ -1038,6 +1070,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService {
   std::map<NodeId, std::string> by_id;
   std::map<std::string, Target> targets;
   std::vector<Waiter> waiters;
+  SessionLink sessions;  // takes references to the members above
   std::unique_ptr<RetainedVersions> versions;
   std::unique_ptr<Outbox> outbox;  // last: its writer thread's callbacks use the state above
 };
@@ -1092,6 +1125,10 @@ void ClusterNode::forward(std::vector<core::RemoteForward>&& batch) {
 }
 void ClusterNode::retained_changed(const core::MessagePtr& message) {
   impl_->retained_changed(message);
+}
+void ClusterNode::claim_session(const std::string& client_id, bool clean_session,
+                                std::function<void(core::SessionClaim)> done) {
+  impl_->sessions.claim(client_id, clean_session, std::move(done));
 }
 
 }  // namespace meshmq::cluster

@@ -47,6 +47,8 @@ class ClusterNode final : public core::ClusterLink {
   void local_durable_route_removed(const std::string& filter) override;
   void forward(std::vector<core::RemoteForward>&& batch) override;
   void retained_changed(const core::MessagePtr& message) override;
+  void claim_session(const std::string& client_id, bool clean_session,
+                     std::function<void(core::SessionClaim)> done) override;
 
   // Peers this node has heard of, by state (for meshmq_cluster_peers and readiness).
   struct PeerCounts {

@@ -121,6 +121,7 @@ struct ClusterConfig {  // keys cluster.*; the cluster is on when seeds or dns_n
   std::uint32_t down_after_s = 5;
   std::uint32_t route_grace_s = 30;
   std::uint32_t route_ack_timeout_s = 2;
+  std::uint32_t takeover_timeout_s = 3;  // a CONNECT waits this long for the other nodes' answers
   std::uint32_t anti_entropy_s = 10;
   std::uint32_t max_pending = 100000;          // forwards per peer not yet acknowledged
   std::uint32_t join_timeout_s = 10;           // /readyz: longest wait for a first peer link

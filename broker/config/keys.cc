@@ -497,6 +497,10 @@ void add_cluster_keys(std::vector<Key>& t) {
       "Longest a SUBACK waits for the peers to acknowledge the new route", duration_type(0, 60),
       [](auto& c) -> auto& { return c.cluster.route_ack_timeout_s; }));
   t.push_back(make_key(
+      "cluster.takeover_timeout",
+      "Longest a CONNECT waits for the other nodes to hand over or release the client's session",
+      duration_type(1, 60), [](auto& c) -> auto& { return c.cluster.takeover_timeout_s; }));
+  t.push_back(make_key(
       "cluster.anti_entropy", "Interval of route digest comparisons between nodes",
       duration_type(1, 3600), [](auto& c) -> auto& { return c.cluster.anti_entropy_s; }));
   t.push_back(make_key(

@@ -59,6 +59,129 @@ SessionPtr Broker::make_session(const std::string& client_id, bool clean_session
 
 void Broker::connect(std::shared_ptr<Connection> conn, const std::string& client_id,
                      bool clean_session) {
+  if (cluster_ == nullptr) {
+    connect_local(std::move(conn), clean_session, true);
+    return;
+  }
+  (void)client_id;  // the connection's own id: retries read it from there too
+  const std::string id = conn->client_id();
+  cluster_->claim_session(id, clean_session, [this, conn, clean_session](SessionClaim claim) {
+    claimed(conn, clean_session, std::move(claim));
+  });
+}
+
+void Broker::claimed(std::shared_ptr<Connection> conn, bool clean_session, SessionClaim claim) {
+  if (claim.lost) {
+    refuse_moved(conn);
+    return;
+  }
+  if (claim.handed_over && !clean_session &&
+      adopt(conn, std::move(*claim.handed_over), claim.from)) {
+    return;  // connects once the session's routes are in
+  }
+  connect_local(std::move(conn), clean_session, false);
+}
+
+bool Broker::adopt(const std::shared_ptr<Connection>& conn, Session::Snapshot snapshot,
+                   const std::string& from) {
+  const std::size_t owner = conn->worker();
+  auto session = make_session(snapshot.client_id, false, owner);
+  session->restore(std::move(snapshot));  // not yet shared: any thread may fill it
+  std::lock_guard lock(registry_mu_);
+  if (registry_.contains(std::string_view(session->client_id()))) {
+    spdlog::warn("session {} handed over by node {} dropped: this node holds one for the id too",
+                 session->client_id(), from);
+    return false;
+  }
+  // Posted before the session becomes visible in the registry: whatever finds it there (a
+  // takeover, a hand_over) is posted to the owner later and runs after the install.
+  executor_.post(owner, [this, session, conn, from] {
+    spdlog::info("session {} taken over from node {} ({} subscriptions, {} queued, {} inflight)",
+                 session->client_id(), from, session->subscriptions().size(),
+                 session->queued_count(), session->inflight_count());
+    install_adopted(session, [this, conn, session] {
+      if (session->moved()) {
+        refuse_moved(conn);
+        return;
+      }
+      // Routes are in on every node that is up: publishes after the CONNACK reach this node.
+      connect_local(conn, false, true);
+    });
+  });
+  registry_.insert(session);
+  return true;
+}
+
+void Broker::install_adopted(const SessionPtr& s, std::function<void()> then) {
+  // restore() reports nothing to the store: write the whole session, as it is now ours.
+  sessions_.session_created(*s);
+  const Session::Snapshot state = s->snapshot();
+  for (const auto& [filter, qos] : state.subscriptions) sessions_.subscription_set(*s, filter, qos);
+  for (const Session::Queued& q : state.queue) sessions_.message_queued(*s, q.seq, q.out);
+  for (const Session::Inflight& f : state.inflight) {
+    sessions_.inflight_sent(*s, f.seq, f.packet_id, f.out);
+    if (f.awaiting_pubcomp) sessions_.inflight_pubrec(*s, f.seq, f.packet_id);
+  }
+  for (std::uint16_t id : state.inbound_qos2) sessions_.inbound_qos2_held(*s, id);
+  sessions_.session_offline(*s);
+  Worker& w = *workers_[s->owner()];
+  w.counters.queued_messages.add(static_cast<std::int64_t>(s->queued_count()));
+  w.counters.inflight_messages.add(static_cast<std::int64_t>(s->inflight_count()));
+  w.offline.insert(s);
+  std::vector<RouteChange> changes;
+  for (const auto& [filter, qos] : state.subscriptions)
+    changes.push_back({filter, qos, true, true});
+  update_routes(s, std::move(changes), std::move(then));
+}
+
+void Broker::hand_over(const std::string& client_id, bool clean, const std::string& to,
+                       std::function<void(std::optional<Session::Snapshot>)> done) {
+  SessionPtr session;
+  {
+    std::lock_guard lock(registry_mu_);
+    auto it = registry_.find(std::string_view(client_id));
+    if (it != registry_.end()) session = *it;
+  }
+  if (!session) {
+    done(std::nullopt);
+    return;
+  }
+  on_owner(std::move(session), [this, clean, to, done = std::move(done)](const SessionPtr& s) {
+    if (s->discarded()) {  // replaced or ended meanwhile: the registry has the current state
+      hand_over(s->client_id(), clean, to, done);
+      return;
+    }
+    s->mark_moved();
+    if (Connection* old = s->connection()) {
+      // As MQTT-3.1.4-2 on one node: closed without DISCONNECT, so its will goes out.
+      old->close("session taken over by a connection on node " + to);
+    }
+    if (s->discarded()) {  // a clean session: it ended with its connection
+      done(std::nullopt);
+      return;
+    }
+    workers_[executor_.current()]->offline.erase(s);
+    std::optional<Session::Snapshot> state;
+    if (!clean && s->persistent()) state = s->snapshot();
+    spdlog::info("session {} {} node {}", s->client_id(),
+                 state ? "handed over to" : "discarded for a clean session on", to);
+    unregister(s);
+    discard(s);  // deletes it from the store and withdraws its routes
+    done(std::move(state));
+  });
+}
+
+std::vector<std::string> Broker::client_ids() {
+  std::lock_guard lock(registry_mu_);
+  std::vector<std::string> ids;
+  ids.reserve(registry_.size());
+  for (const SessionPtr& s : registry_) ids.push_back(s->client_id());
+  return ids;
+}
+
+void Broker::connect_local(std::shared_ptr<Connection> conn, bool clean_session,
+                           bool on_conn_worker) {
+  const std::string& client_id = conn->client_id();
   SessionPtr existing;
   SessionPtr created;
   {
@@ -72,8 +195,16 @@ void Broker::connect(std::shared_ptr<Connection> conn, const std::string& client
     }
   }
   if (created) {
-    if (created->persistent()) sessions_.session_created(*created);
-    conn->finish_connect(std::move(created), false);
+    auto finish = [this, conn, created] {
+      // Reported on the owner worker, like every store change.
+      if (created->persistent()) sessions_.session_created(*created);
+      conn->finish_connect(created, false);
+    };
+    if (on_conn_worker) {
+      finish();
+    } else {
+      executor_.post(conn->worker(), std::move(finish));
+    }
     return;
   }
   // The session belongs to another connection or lies offline on some worker: only its owner may
@@ -90,6 +221,10 @@ void Broker::takeover(SessionPtr existing, std::shared_ptr<Connection> conn, boo
     executor_.post(existing->owner(), [this, existing, conn, clean_session] {
       takeover(existing, conn, clean_session);
     });
+    return;
+  }
+  if (existing->moved()) {
+    refuse_moved(conn);
     return;
   }
   if (existing->discarded()) {
@@ -124,6 +259,17 @@ void Broker::takeover(SessionPtr existing, std::shared_ptr<Connection> conn, boo
   executor_.post(target, [conn, existing] { conn->finish_connect(existing, true); });
 }
 
+void Broker::refuse_moved(const std::shared_ptr<Connection>& conn) {
+  // The session went to a newer CONNECT on another node before this one attached: that one won,
+  // as a later CONNECT on this node would have.
+  executor_.post(conn->worker(), [conn] {
+    if (!conn->closed()) {
+      conn->reject_connect(codec::ConnectReturnCode::kServerUnavailable,
+                           "the session moved to a newer connection on another node");
+    }
+  });
+}
+
 void Broker::connection_closed(Connection& conn, const SessionPtr& session) {
   const std::size_t here = executor_.current();
   if (session->connection() == &conn || session->connection() == nullptr) {
@@ -140,7 +286,7 @@ void Broker::connection_closed(Connection& conn, const SessionPtr& session) {
 void Broker::retry_connect(const std::shared_ptr<Connection>& conn, bool clean_session) {
   // The session changed hands meanwhile: look the client id up again from the connection's worker.
   executor_.post(conn->worker(), [this, conn, clean_session] {
-    if (!conn->closed()) connect(conn, conn->client_id(), clean_session);
+    if (!conn->closed()) connect_local(conn, clean_session, true);
   });
 }
 

@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -73,7 +74,8 @@ class Broker {
   std::string assign_client_id();
 
   // Finds or creates the session for client_id (taking it over from another connection, on any
-  // worker) and answers with conn->finish_connect on conn's worker.
+  // worker, or through the cluster from another node) and answers with conn->finish_connect on
+  // conn's worker.
   void connect(std::shared_ptr<Connection> conn, const std::string& client_id, bool clean_session);
   // The connection is gone: a clean session ends, a persistent one waits offline until expiry.
   void connection_closed(Connection& conn, const SessionPtr& session);
@@ -104,6 +106,14 @@ class Broker {
   // Stores a retained message set or cleared on another node (on a worker: stores write through
   // per-worker batches).
   void set_remote_retained(MessagePtr message);
+  // Another node claimed client_id (README "Sessions across nodes"): closes the client's
+  // connection here (its will goes out, as for a takeover on one node), deletes the session
+  // (store and routes included) and runs done(state) on a worker: the persistent session's state
+  // unless `clean`, nullopt when there was none. `to` names the claiming node, for the log.
+  void hand_over(const std::string& client_id, bool clean, const std::string& to,
+                 std::function<void(std::optional<Session::Snapshot>)> done);
+  // Every client id with a session here (connected or not).
+  std::vector<std::string> client_ids();
 
   // Runs done(ok) on the calling worker once everything the last publish() on this worker changed
   // is durable, on every worker it reached (deliveries to sessions owned elsewhere included), and
@@ -206,6 +216,16 @@ class Broker {
 
   void finish_subscribe(const std::shared_ptr<Connection>& conn, const codec::Suback& suback,
                         const std::vector<RouteChange>& granted, bool ok);
+  // The registry step of connect(); `on_conn_worker` says whether the caller runs on conn's
+  // worker (the cluster's claim answer may come on any thread).
+  void connect_local(std::shared_ptr<Connection> conn, bool clean_session, bool on_conn_worker);
+  void claimed(std::shared_ptr<Connection> conn, bool clean_session, SessionClaim claim);
+  // Registers a session another node handed over and, on its owner worker, stores it and adds its
+  // routes, then connects `conn` to it. False when this node already holds one for the id.
+  bool adopt(const std::shared_ptr<Connection>& conn, Session::Snapshot snapshot,
+             const std::string& from);
+  void install_adopted(const SessionPtr& session, std::function<void()> then);
+  void refuse_moved(const std::shared_ptr<Connection>& conn);  // CONNACK 3, on conn's worker
   void takeover(SessionPtr existing, std::shared_ptr<Connection> conn, bool clean_session);
   void discard(const SessionPtr& session);
   void unregister(const SessionPtr& session);

@@ -9,10 +9,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "broker/core/message.h"
+#include "broker/core/session.h"
 
 namespace meshmq::core {
 
@@ -33,6 +35,15 @@ struct RemoteForward {
   std::vector<NodeId> nodes;   // every remote node with a matching route or a pick, each once
   std::function<void()> done;  // QoS 1/2 only (else empty): all nodes accepted or queued it
   std::vector<SharedPick> shared = {};  // usually empty
+};
+
+// The answer to ClusterLink::claim_session.
+struct SessionClaim {
+  // A connection with the same client id on another node won the arbitration: refuse this one.
+  bool lost = false;
+  // The persistent session another node gave up for this connection (never with clean session).
+  std::optional<Session::Snapshot> handed_over;
+  std::string from;  // the node it came from, for the log
 };
 
 class ClusterLink {
@@ -60,6 +71,17 @@ class ClusterLink {
 
   // A retained message was set (or cleared: empty payload) by a local client.
   virtual void retained_changed(const MessagePtr& message) = 0;
+
+  // A client connects with this id (README "Sessions across nodes"): the nodes that hold a
+  // session for it close its connection and hand the session over (with clean_session, discard
+  // it). `done` runs exactly once, on any thread, possibly inline. The core puts the client's
+  // session into its registry before `done` returns: claims for the same id arriving meanwhile
+  // wait until then, so they find it.
+  virtual void claim_session(const std::string& client_id, bool clean_session,
+                             std::function<void(SessionClaim)> done) {
+    (void)client_id, (void)clean_session;
+    done({});
+  }
 };
 
 // One remote route change, applied to every worker's route trie.

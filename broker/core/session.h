@@ -71,6 +71,10 @@ class Session {
   void detach(Clock::time_point now);
   bool discarded() const { return discarded_; }
   void mark_discarded() { discarded_ = true; }
+  // Handed over to another node (Broker::hand_over): a local connection still waiting to attach
+  // to it lost to the newer CONNECT there.
+  bool moved() const { return moved_; }
+  void mark_moved() { moved_ = true; }
   Clock::time_point expires_at() const { return expires_at_; }
   // The user name of the client's last connection (empty = anonymous): access rules checked at
   // delivery need it while the client is offline too.
@@ -132,6 +136,7 @@ class Session {
   const bool persistent_;
   bool discarded_ = false;
   std::atomic<bool> online_{false};
+  bool moved_ = false;
 };
 
 using SessionPtr = std::shared_ptr<Session>;

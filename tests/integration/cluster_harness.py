@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import signal
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Optional
@@ -132,3 +133,82 @@ def wait_formed(nodes: list[ClusterNode], timeout: float = 15.0, since: Optional
         time.sleep(0.05)
     raise harness.Timeout("cluster did not form within %.0fs:\n%s" % (
         timeout, "\n".join(f"--- {n.name}\n{n.log_tail(15)}" for n in nodes)))
+
+
+class TcpProxy:
+    """A loopback TCP proxy in front of a node's cluster port, to cut the network between nodes:
+    stop() closes the listener and every connection through it (the nodes see their streams
+    fail and their dials refused, as with a real partition), start() listens again on the same
+    address. Nodes advertise the proxy's address (cluster.advertise), so all traffic to the node
+    goes through it."""
+
+    def __init__(self, host: str, target: tuple[str, int]):
+        self.host, self.target = host, target
+        self.port = free_port(host)
+        self.address = f"{host}:{self.port}"
+        self._lock = threading.Lock()
+        self._socks: list[socket.socket] = []
+        self._listener: Optional[socket.socket] = None
+
+    def start(self) -> "TcpProxy":
+        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind((self.host, self.port))
+        ls.listen(64)
+        self._listener = ls
+        threading.Thread(target=self._accept, args=(ls,), daemon=True).start()
+        return self
+
+    def stop(self):
+        with self._lock:
+            ls, self._listener = self._listener, None
+            socks, self._socks = self._socks, []
+        if ls is not None:
+            try:
+                ls.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            ls.close()
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def _accept(self, ls: socket.socket):
+        while True:
+            try:
+                client, _ = ls.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=2)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                if self._listener is not ls:  # stopped meanwhile
+                    client.close()
+                    upstream.close()
+                    return
+                self._socks += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass

@@ -1,0 +1,252 @@
+"""Sessions across nodes (issue 6 points 5 and 8): a client that reconnects to another node finds
+its session there, one client id never has two sessions, and what a network partition does.
+
+Real nodes on 127.0.0.1-3 (cluster_harness), real paho clients. README "Cluster" describes the
+rules these tests hold the broker to.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+import harness
+from cluster_harness import ClusterNode, TcpProxy, wait_formed
+# The module-scoped three-node `cluster` fixture is test_cluster's (one instance per module).
+from test_cluster import _log_tails, attach, clients, cluster, start_cluster, stop_all  # noqa: F401
+
+pytestmark = pytest.mark.meshmq_only("cluster")
+
+
+def persistent(node, client_id, **kw):
+    return node.client(client_id, clean_session=False, **kw)
+
+
+def test_takeover_across_nodes_hands_over_queued_messages_in_order(cluster, clients, request):
+    attach(request, cluster)
+    n1, n2, n3 = cluster
+    cid, topic = harness.uid("tk"), harness.uid("tk/t")
+    a = persistent(n1, cid)
+    assert a.connect() == (0, False)
+    assert a.subscribe(topic, 2) == 2
+    a.disconnect()
+    pub = clients(n3)
+    for i in range(5):
+        pub.publish(topic, f"q1-{i}".encode(), qos=1)
+    for i in range(5):
+        pub.publish(topic, f"q2-{i}".encode(), qos=2)
+
+    since = n1.log_size()
+    b = persistent(n2, cid)
+    try:
+        assert b.connect() == (0, True)
+        got = b.expect_messages(10)
+        # paho reports a QoS 2 message only after PUBREL: order is checked per QoS.
+        assert [m.payload for m in got if m.qos == 1] == [f"q1-{i}".encode() for i in range(5)]
+        assert [m.payload for m in got if m.qos == 2] == [f"q2-{i}".encode() for i in range(5)]
+        n1.wait_log(rf"session {cid} handed over to node node2", since=since)
+        # The routes moved: a publish on the old node (and on the third) reaches node 2, once.
+        clients(n1).publish(topic, b"after-1", qos=1)
+        pub.publish(topic, b"after-3", qos=2)
+        assert sorted(m.payload for m in b.expect_messages(2)) == [b"after-1", b"after-3"]
+        b.expect_no_message()
+    finally:
+        b.close()
+
+
+def test_takeover_deletes_the_old_nodes_stored_copy(tmp_path, clients, request):
+    """After the handover node 1 holds nothing for the client, on disk included: restarted, it
+    brings back no second session for the id."""
+    nodes = start_cluster(tmp_path, count=2)
+    attach(request, nodes)
+    try:
+        wait_formed(nodes)
+        n1, n2 = nodes
+        cid, topic = harness.uid("disk"), harness.uid("disk/t")
+        a = persistent(n1, cid)
+        a.connect()
+        a.subscribe(topic, 1)
+        a.disconnect()
+        b = persistent(n2, cid)
+        assert b.connect() == (0, True)
+        b.disconnect()
+        since = {n.name: n.log_size() for n in nodes}
+        assert n1.stop(timeout=10) == 0
+        n1.restart()
+        wait_formed(nodes, since=since, fresh=n1)
+        clients(n1).publish(topic, b"once", qos=1)
+        b = persistent(n2, cid)
+        try:
+            assert b.connect() == (0, True)
+            assert b.expect_message().payload == b"once"
+            b.expect_no_message()
+        finally:
+            b.close()
+        assert n1.count_log(rf"client {cid} has a session on node", since["node1"]) == 0
+        assert n2.count_log(rf"client {cid} has a session on node", since["node2"]) == 0
+    finally:
+        stop_all(nodes)
+
+
+def test_online_takeover_closes_the_old_connection_with_its_will(cluster, clients, request):
+    attach(request, cluster)
+    n1, n2, n3 = cluster
+    cid, topic, will = harness.uid("on"), harness.uid("on/t"), harness.uid("on/will")
+    watcher = clients(n3)
+    watcher.subscribe(will, 1)
+    a = persistent(n1, cid).will(will, b"gone", qos=1)
+    a.connect()
+    a.subscribe(topic, 1)
+    b = persistent(n2, cid)
+    try:
+        assert b.connect() == (0, True)
+        a.wait_disconnected()
+        # As on one node (MQTT-3.1.4-2): the old connection did not DISCONNECT, its will goes out.
+        assert watcher.expect_message().payload == b"gone"
+        clients(n3).publish(topic, b"to the new node", qos=1)
+        assert b.expect_message().payload == b"to the new node"
+        a.close()
+    finally:
+        b.close()
+
+
+def test_clean_session_connect_on_another_node_discards_the_session(cluster, clients, request):
+    attach(request, cluster)
+    n1, n2, n3 = cluster
+    cid, topic = harness.uid("cl"), harness.uid("cl/t")
+    a = persistent(n1, cid)
+    a.connect()
+    a.subscribe(topic, 1)
+    a.disconnect()
+    clients(n3).publish(topic, b"queued", qos=1)
+    since = n1.log_size()
+    b = n2.client(cid, clean_session=True)
+    try:
+        assert b.connect() == (0, False)
+        n1.wait_log(rf"session {cid} discarded for a clean session on node node2", since=since)
+        clients(n3).publish(topic, b"no subscriber any more", qos=1)
+        b.expect_no_message()
+    finally:
+        b.close()
+    # The discarded session is gone everywhere: a persistent reconnect starts fresh.
+    c = persistent(n1, cid)
+    try:
+        assert c.connect() == (0, False)
+    finally:
+        c.close()
+
+
+def test_simultaneous_connects_on_two_nodes_leave_one_session(cluster, clients, request):
+    attach(request, cluster)
+    n1, n2, n3 = cluster
+    for round_ in range(4):
+        cid, topic = harness.uid("sim"), harness.uid("sim/t")
+        first = persistent(n3, cid)  # the session starts on a third node
+        first.connect()
+        first.subscribe(topic, 1)
+        first.disconnect()
+        clients(n1).publish(topic, b"queued", qos=1)
+
+        racers = [persistent(n1, cid), persistent(n2, cid)]
+        results = [None, None]
+
+        def connect(i):
+            results[i] = racers[i].connect(expect_rc=None)
+
+        threads = [threading.Thread(target=connect, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(harness.WAIT + 2)
+        try:
+            time.sleep(0.5)  # a takeover of the first to finish closes it shortly after
+            alive = [i for i in range(2)
+                     if results[i] and results[i][0] == 0 and not racers[i].disconnected.is_set()]
+            assert len(alive) == 1, f"round {round_}: CONNACKs {results}, alive {alive}"
+            losers = [i for i in range(2) if i not in alive]
+            # The loser was refused (rc 3, server unavailable) or taken over.
+            assert results[losers[0]][0] in (0, 3)
+            winner = racers[alive[0]]
+            got = winner.drain()
+            if not got:
+                got = [winner.expect_message()]
+            assert b"queued" in [m.payload for m in got]
+            clients(n3).publish(topic, b"after", qos=1)
+            assert winner.expect_message().payload == b"after"
+            winner.expect_no_message()
+            assert racers[losers[0]].messages.qsize() <= 1  # at most the queued one, before
+        finally:
+            for r in racers:
+                r.close()
+
+
+def test_partition_and_heal(tmp_path, clients, request):
+    """Two nodes whose cluster traffic goes through loopback proxies; stopping the proxies cuts
+    the network between them while both keep serving their clients (README "Partitions")."""
+    nodes = [ClusterNode(tmp_path / f"node{i}", i) for i in (1, 2)]
+    proxies = [TcpProxy(n.host, (n.host, n.cluster_port)) for n in nodes]
+    for n, p in zip(nodes, proxies):
+        n.opts["cluster.advertise"] = p.address
+        n.configure([q.address for q in proxies])
+    attach(request, nodes)
+    n1, n2 = nodes
+    try:
+        for p in proxies:
+            p.start()
+        for n in nodes:
+            n.spawn()
+        for n in nodes:
+            n.wait_ready()
+        wait_formed(nodes)
+        topic, xtopic = harness.uid("part/t"), harness.uid("part/x")
+        sub2 = clients(n2)
+        sub2.subscribe(topic, 1)
+        pub1 = clients(n1)
+        pub1.publish(topic, b"before", qos=1)
+        assert sub2.expect_message().payload == b"before"
+        x, y = harness.uid("px"), harness.uid("py")
+        xa = persistent(n1, x)  # parked on node 1 when the partition starts
+        xa.connect()
+        xa.subscribe(xtopic, 1)
+        xa.disconnect()
+        ya = clients(n1, y)  # connected on node 1 throughout
+
+        since = {n.name: n.log_size() for n in nodes}
+        for p in proxies:
+            p.stop()
+        for n, other in ((n1, "node2"), (n2, "node1")):
+            n.wait_log(rf"node {other} still down after cluster.route_grace", timeout=10,
+                       since=since[n.name])
+        # Routes: node 1 withdrew node 2's; a publish is acknowledged and reaches no one there.
+        pub1.publish(topic, b"during", qos=1, timeout=5)
+        # Sessions: node 1 cannot be asked, so node 2 starts a new session (session present 0)
+        # and does not wait beyond the link being down.
+        xb = persistent(n2, x)
+        assert xb.connect() == (0, False)
+        assert xb.subscribe(xtopic, 1) == 1
+        # Duplicate client ids: the same id connects on both sides, neither can see the other.
+        yb = clients(n2, y)
+        assert not ya.disconnected.is_set()
+
+        since = {n.name: n.log_size() for n in nodes}
+        for p in proxies:
+            p.start()
+        wait_formed(nodes, since=since)
+        # Heal: the newer session of each id stays, the other node closes and drops its copy.
+        n1.wait_log(rf"client {y} has a session on node node2 too", since=since["node1"])
+        n1.wait_log(rf"client {x} has a session on node node2 too", since=since["node1"])
+        ya.wait_disconnected()
+        assert not yb.disconnected.is_set()
+        # Routes are back both ways; x's filter routes to node 2 only: one copy.
+        pub1.publish(topic, b"after", qos=1)
+        assert [m.payload for m in sub2.expect_messages(1)] == [b"after"]
+        pub1.publish(xtopic, b"to x", qos=1)
+        assert xb.expect_message().payload == b"to x"
+        xb.expect_no_message()
+        xb.close()
+    finally:
+        for p in proxies:
+            p.stop()
+        stop_all(nodes)
