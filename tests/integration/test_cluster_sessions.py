@@ -153,7 +153,10 @@ def test_simultaneous_connects_on_two_nodes_leave_one_session(cluster, clients, 
         results = [None, None]
 
         def connect(i):
-            results[i] = racers[i].connect(expect_rc=None)
+            try:
+                results[i] = racers[i].connect(expect_rc=None)
+            except AssertionError as e:  # closed before its CONNACK (taken over at once)
+                results[i] = (str(e), False)
 
         threads = [threading.Thread(target=connect, args=(i,)) for i in range(2)]
         for t in threads:
@@ -167,16 +170,18 @@ def test_simultaneous_connects_on_two_nodes_leave_one_session(cluster, clients, 
             assert len(alive) == 1, f"round {round_}: CONNACKs {results}, alive {alive}"
             losers = [i for i in range(2) if i not in alive]
             # The loser was refused (rc 3, server unavailable) or taken over.
-            assert results[losers[0]][0] in (0, 3)
-            winner = racers[alive[0]]
-            got = winner.drain()
+            assert results[losers[0]][0] in (0, 3), results
+            winner, loser = racers[alive[0]], racers[losers[0]]
+            # The queued message went to the session's holder at the time: the winner, or the
+            # loser when it held the session briefly before the winner took it over.
+            got = winner.drain() + loser.drain()
             if not got:
                 got = [winner.expect_message()]
             assert b"queued" in [m.payload for m in got]
             clients(n3).publish(topic, b"after", qos=1)
             assert winner.expect_message().payload == b"after"
             winner.expect_no_message()
-            assert racers[losers[0]].messages.qsize() <= 1  # at most the queued one, before
+            assert loser.messages.qsize() == 0
         finally:
             for r in racers:
                 r.close()

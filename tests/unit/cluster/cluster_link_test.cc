@@ -26,6 +26,14 @@ struct FakeCluster final : core::ClusterLink {
   void retained_changed(const core::MessagePtr& m) override {
     retained.push_back(std::string(m->topic));
   }
+  // What the other nodes answer to a CONNECT's claim (default: nobody holds the id).
+  core::SessionClaim answer;
+  std::vector<std::string> claims;
+  void claim_session(const std::string& id, bool,
+                     std::function<void(core::SessionClaim)> done) override {
+    claims.push_back(id);
+    done(answer);
+  }
 };
 
 struct ClusterFixture : BrokerFixture {
@@ -144,6 +152,107 @@ TEST(ClusterLink, RetainedChangesAreReplicated) {
   pub->receive(publish("r/2", QoS::kAtMostOnce, 0, false));
   EXPECT_EQ(f.cluster.retained, std::vector<std::string>{"r/1"});
 }
+
+core::Session::Snapshot remote_session(const std::string& id) {
+  core::Session::Snapshot s;
+  s.client_id = id;
+  s.expires_at = core::Clock::now() + std::chrono::hours(1);
+  s.subscriptions.emplace("s/#", QoS::kAtLeastOnce);
+  for (std::uint64_t i = 1; i <= 2; ++i) {
+    s.queue.push_back({i,
+                       {core::make_message("s/" + std::to_string(i), "q", QoS::kAtLeastOnce, false),
+                        QoS::kAtLeastOnce, false}});
+  }
+  return s;
+}
+
+TEST(ClusterSessions, HandedOverSessionIsStoredRoutedThenConnectedWithItsQueue) {
+  ClusterFixture f;
+  f.cluster.answer.handed_over = remote_session("x");
+  f.cluster.answer.from = "node2";
+  auto x = f.connect("x", false, 1);
+  EXPECT_EQ(f.cluster.claims, std::vector<std::string>{"x"});
+  EXPECT_EQ(f.cluster.added, std::vector<std::string>{"s/#"});
+  EXPECT_TRUE(x->sent_of<codec::Connack>().empty());  // waits for the route, like a SUBACK
+  f.acknowledge_routes();
+  std::vector<codec::Connack> connack;
+  std::vector<codec::Publish> got;
+  for (auto& p : x->sent()) {  // sent() hands each packet out once
+    if (auto* c = std::get_if<codec::Connack>(&p)) connack.push_back(*c);
+    if (auto* m = std::get_if<codec::Publish>(&p)) got.push_back(*m);
+  }
+  ASSERT_EQ(connack.size(), 1u);
+  EXPECT_TRUE(connack[0].session_present);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].topic, "s/1");
+  EXPECT_EQ(got[1].topic, "s/2");
+  // The adopted subscription routes locally published messages too.
+  auto pub = f.connect("pub", true, 0);
+  pub->receive(publish("s/3", QoS::kAtLeastOnce, 1));
+  f.executor.drain();
+  EXPECT_EQ(x->sent_of<codec::Publish>().size(), 1u);
+}
+
+TEST(ClusterSessions, LostClaimIsRefusedWithServerUnavailable) {
+  ClusterFixture f;
+  f.cluster.answer.lost = true;
+  auto x = f.connect("x", false, 1);
+  f.executor.drain();
+  auto connack = x->sent_of<codec::Connack>();
+  ASSERT_EQ(connack.size(), 1u);
+  EXPECT_EQ(connack[0].code, codec::ConnectReturnCode::kServerUnavailable);
+  EXPECT_TRUE(x->closed());
+}
+
+struct HandOverCase {
+  const char* name;
+  bool persistent;    // the session here
+  bool connected;     // its client is connected
+  bool clean_claim;   // the other node's CONNECT has clean session 1
+  bool state_handed;  // done() gets the session's state
+};
+
+class HandOver : public ::testing::TestWithParam<HandOverCase> {};
+
+TEST_P(HandOver, ClosesTheClientDropsTheSessionAndItsRoutes) {
+  const HandOverCase& c = GetParam();
+  ClusterFixture f;
+  auto watcher = f.connect("watcher", true, 0);
+  watcher->receive(subscribe(1, "will/x"));
+  f.acknowledge_routes();
+  auto x =
+      f.connect("x", !c.persistent, 1, codec::Will{"will/x", "gone", QoS::kAtLeastOnce, false});
+  x->receive(subscribe(1, "h/#"));
+  f.acknowledge_routes();
+  if (!c.connected) x->receive(codec::Disconnect{});  // no will: the client said goodbye
+  f.executor.drain();
+  watcher->sent();
+  std::optional<core::Session::Snapshot> state;
+  bool called = false;
+  f.executor.on(0, [&] {
+    f.broker.hand_over("x", c.clean_claim, "node2", [&](auto s) {
+      called = true;
+      state = std::move(s);
+    });
+  });
+  f.executor.drain();
+  ASSERT_TRUE(called);
+  EXPECT_EQ(state.has_value(), c.state_handed);
+  if (state) EXPECT_EQ(state->subscriptions.count("h/#"), 1u);
+  EXPECT_TRUE(x->closed());
+  EXPECT_EQ(f.cluster.removed, std::vector<std::string>{"h/#"});
+  // As a takeover on one node: a connection closed without DISCONNECT publishes its will.
+  EXPECT_EQ(watcher->sent_of<codec::Publish>().size(), c.connected ? 1u : 0u);
+  EXPECT_TRUE(f.broker.client_ids() == std::vector<std::string>{"watcher"});
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, HandOver,
+    ::testing::Values(HandOverCase{"persistent_online", true, true, false, true},
+                      HandOverCase{"persistent_offline", true, false, false, true},
+                      HandOverCase{"persistent_clean_claim", true, true, true, false},
+                      HandOverCase{"clean_session_online", false, true, false, false}),
+    [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
 }  // namespace meshmq::testing
