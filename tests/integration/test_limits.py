@@ -59,6 +59,8 @@ def test_subscriptions_per_client(broker, client):
 @pytest.mark.parametrize("key", ["listeners.tcp.max_connections", "limits.max_connections"])
 def test_connection_limits(broker_factory, key):
     b = broker_factory({key: 2})
+    # The harness's readiness probe holds a slot until the broker has seen it close.
+    wait_for_log(b, r"closed before CONNECT completed: connection closed by the client")
     held = [b.client(uid("h")) for _ in range(2)]
     for h in held:
         h.connect()
