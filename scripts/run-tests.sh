@@ -18,6 +18,7 @@ for stage in $stages; do
       scripts/build.sh "$stage"
       dir=build; [ "$stage" = asan ] && dir=build-asan
       export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+      export LSAN_OPTIONS=suppressions=$PWD/tests/sanitizers/lsan.supp
       ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 300 || status=1
       ;;
     tsan)
