@@ -263,11 +263,14 @@ class Broker {
   ShareStrategy share_strategy_;
   std::vector<std::unique_ptr<Worker>> workers_;
 
-  // Sessions keyed by their own client id: the registry keeps no copy of the id.
+  // Sessions keyed by their own client id: the registry keeps no copy of the id. noexcept, so
+  // libstdc++ does not cache the hash in each node: 32 bytes of heap per session instead of 48.
   struct IdHash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
-    std::size_t operator()(const SessionPtr& s) const { return (*this)(s->client_id()); }
+    std::size_t operator()(std::string_view id) const noexcept {
+      return std::hash<std::string_view>{}(id);
+    }
+    std::size_t operator()(const SessionPtr& s) const noexcept { return (*this)(s->client_id()); }
   };
   struct IdEqual {
     using is_transparent = void;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "broker/codec/encoder.h"
 #include "broker/core/broker.h"
@@ -42,6 +43,48 @@ struct Connection::Throttle {
   std::shared_ptr<Connection> hold;
 };
 
+struct Connection::Extras {
+  std::string username;
+  std::string cert_common_name;
+  bool cn_as_username = false;
+  std::optional<codec::Will> will;
+  std::optional<Throttle> throttle;
+};
+
+Connection::Extras& Connection::extras() {
+  if (!extras_) extras_ = std::make_unique<Extras>();
+  return *extras_;
+}
+
+codec::Will* Connection::will() const {
+  return extras_ && extras_->will ? &*extras_->will : nullptr;
+}
+
+void Connection::drop_will() {
+  if (extras_) extras_->will.reset();
+}
+
+Connection::Throttle* Connection::throttle() const {
+  return extras_ && extras_->throttle ? &*extras_->throttle : nullptr;
+}
+
+const std::string& Connection::username() const {
+  static const std::string kNone;
+  return extras_ ? extras_->username : kNone;
+}
+
+const std::string& Connection::cert_common_name() const {
+  static const std::string kNone;
+  return extras_ ? extras_->cert_common_name : kNone;
+}
+
+void Connection::set_cert_common_name(std::string cn, bool as_username) {
+  if (cn.empty() && !extras_) return;
+  Extras& e = extras();
+  e.cert_common_name = std::move(cn);
+  e.cn_as_username = as_username && !e.cert_common_name.empty();
+}
+
 Connection::Connection(Broker& broker, std::size_t worker, std::string peer)
     : broker_(broker),
       worker_(worker),
@@ -57,7 +100,6 @@ WorkerCounters& Connection::counters() {
 void Connection::start() {
   counters().connections_opened.add();
   last_rx_ = Clock::now();
-  connect_deadline_ = last_rx_ + std::chrono::seconds(broker_.options().connect_timeout_s);
   transport_arm_timer(std::chrono::seconds(broker_.options().connect_timeout_s));
 }
 
@@ -66,7 +108,7 @@ void Connection::on_bytes(std::span<const std::uint8_t> data) {
   counters().bytes_received.add(data.size());
   last_rx_ = Clock::now();
   if (blocked_) {
-    held_.append(reinterpret_cast<const char*>(data.data()), data.size());
+    hold_input(data);
     return;
   }
   process(data);
@@ -93,9 +135,12 @@ void Connection::process(std::span<const std::uint8_t> in) {
     counters().packets_received.add(codec::packet_type(packet));
     handle(std::move(packet));
   }
-  if (blocked_ && !closed_ && !in.empty()) {
-    held_.append(reinterpret_cast<const char*>(in.data()), in.size());
-  }
+  if (blocked_ && !closed_ && !in.empty()) hold_input(in);
+}
+
+void Connection::hold_input(std::span<const std::uint8_t> data) {
+  if (!held_) held_ = std::make_unique<std::string>();
+  held_->append(reinterpret_cast<const char*>(data.data()), data.size());
 }
 
 void Connection::block() {
@@ -106,10 +151,9 @@ void Connection::block() {
 void Connection::unblock() {
   if (closed_) return;
   blocked_ = false;
-  if (!held_.empty()) {
-    std::string held;
-    held.swap(held_);
-    process(std::span(reinterpret_cast<const std::uint8_t*>(held.data()), held.size()));
+  if (held_) {
+    std::unique_ptr<std::string> held = std::move(held_);
+    process(std::span(reinterpret_cast<const std::uint8_t*>(held->data()), held->size()));
   }
   if (!blocked_ && !closed_) transport_pause_reading(false);
 }
@@ -119,7 +163,7 @@ void Connection::handle_decode_error(DecodeError error) {
   if (error == DecodeError::kPacketTooLarge) {
     counters().limit_packet_too_large.add();
     warn_limited(packet_size_log, "client {} ({}): packet above mqtt.max_packet_size ({} bytes)",
-                 client_id_.empty() ? "(not connected)" : client_id_, peer_,
+                 client_id().empty() ? "(not connected)" : client_id(), peer_,
                  broker_.options().max_packet_size);
   }
   if (state_ == State::kAwaitConnect && error == DecodeError::kUnsupportedProtocolLevel) {
@@ -166,7 +210,7 @@ void Connection::handle(codec::Packet&& packet) {
                  [&](codec::Pingreq&) { send(codec::Pingresp{}); },
                  [&](codec::Disconnect&) {
                    // MQTT-3.14.4-3: a clean DISCONNECT discards the will.
-                   will_.reset();
+                   drop_will();
                    close("client sent DISCONNECT", false);
                  },
                  [&](auto& other) {
@@ -180,7 +224,7 @@ void Connection::handle(codec::Packet&& packet) {
 void Connection::handle_connect(codec::Connect&& connect) {
   decoder_.set_protocol_version(connect.version);
   keepalive_s_ = connect.keepalive;
-  if (connect.will) will_ = std::make_unique<codec::Will>(std::move(*connect.will));
+  if (connect.will) extras().will.emplace(std::move(*connect.will));
   client_id_ = connect.client_id;
   const auto& opts = broker_.options();
   if (connect.client_id.empty()) {
@@ -199,8 +243,8 @@ void Connection::handle_connect(codec::Connect&& connect) {
     reject_connect(ConnectReturnCode::kIdentifierRejected, "keepalive above mqtt.max_keepalive");
     return;
   }
-  if (will_) {
-    if (std::string_view broken = topic_limit_broken(will_->topic, opts.limits); !broken.empty()) {
+  if (codec::Will* w = will()) {
+    if (std::string_view broken = topic_limit_broken(w->topic, opts.limits); !broken.empty()) {
       counters().limit_topic.add();
       reject_connect(ConnectReturnCode::kNotAuthorized,
                      "will topic exceeds " + std::string(broken));
@@ -213,7 +257,9 @@ void Connection::handle_connect(codec::Connect&& connect) {
 
 void Connection::authenticate(codec::Connect&& connect) {
   AccessPolicy& access = broker_.access();
-  const std::string_view cn = cn_as_username_ ? cert_common_name_ : std::string_view();
+  const std::string_view cn = extras_ && extras_->cn_as_username
+                                  ? std::string_view(extras_->cert_common_name)
+                                  : std::string_view();
   const bool clean = connect.clean_session;
   const Credentials credentials{client_id_, &connect.username, &connect.password, peer_, cn};
   if (!access.slow_authentication(credentials)) {
@@ -262,13 +308,13 @@ void Connection::finish_authentication(AuthResult auth, bool clean_session) {
       reject_connect(ConnectReturnCode::kNotAuthorized, auth.reason);
       return;
   }
-  username_ = std::move(auth.username);
+  if (!auth.username.empty()) extras().username = std::move(auth.username);
   // A will is a publish made later on the client's behalf: it needs the same permission now.
-  if (will_ && access.may_publish(worker_, principal(), will_->topic) != PublishVerdict::kAllow) {
+  if (will() && access.may_publish(worker_, principal(), will()->topic) != PublishVerdict::kAllow) {
     counters().acl_publish_denied.add();
     counters().auth_not_authorized.add();
     reject_connect(ConnectReturnCode::kNotAuthorized,
-                   "will topic " + will_->topic + " denied by the ACL");
+                   "will topic " + will()->topic + " denied by the ACL");
     return;
   }
   state_ = State::kConnecting;
@@ -283,13 +329,14 @@ void Connection::finish_connect(SessionPtr session, bool session_present) {
   }
   session_ = std::move(session);
   session_->attach(this);
+  std::string().swap(client_id_);  // the session has it: one copy per client
   state_ = State::kConnected;
   counters().clients_connected.add();
   send(codec::Connack{session_present, ConnectReturnCode::kAccepted});
   spdlog::info(
       "client {} connected from {} (user '{}', clean session {}, keepalive {}s, session present "
       "{})",
-      client_id_, peer_, username_, !session_->persistent(), keepalive_s_, session_present);
+      client_id(), peer_, username(), !session_->persistent(), keepalive_s_, session_present);
   arm_keepalive();
   broker_.client_event(*this, true);
   session_->resume(counters());
@@ -298,7 +345,7 @@ void Connection::finish_connect(SessionPtr session, bool session_present) {
 
 void Connection::reject_connect(ConnectReturnCode code, std::string_view reason) {
   send(codec::Connack{false, code});
-  will_.reset();  // MQTT-3.1.4-5 family: a refused connection has no will to publish
+  drop_will();  // MQTT-3.1.4-5 family: a refused connection has no will to publish
   close(std::string("CONNECT refused (code ") + std::to_string(static_cast<int>(code)) +
             "): " + std::string(reason),
         false);
@@ -368,14 +415,14 @@ bool Connection::admit_publish(const codec::PublishView& p) {
       !broken.empty()) {
     counters().limit_topic.add();
     warn_limited(publish_topic_log, "client {} ({}): PUBLISH dropped: {} exceeded ({} bytes)",
-                 client_id_, peer_, broken, p.topic.size());
+                 client_id(), peer_, broken, p.topic.size());
     return false;
   }
   const PublishVerdict verdict = broker_.access().may_publish(worker_, principal(), p.topic);
   if (verdict == PublishVerdict::kAllow) return true;
   counters().acl_publish_denied.add();
   warn_limited(publish_acl_log, "client {} ({}, user '{}'): PUBLISH to {} denied by ACL{}",
-               client_id_, peer_, username_, p.topic,
+               client_id(), peer_, username(), p.topic,
                verdict == PublishVerdict::kDenyAndDisconnect ? ", disconnecting" : ", dropped");
   if (verdict == PublishVerdict::kDenyAndDisconnect) {
     close("PUBLISH to " + std::string(p.topic) +
@@ -388,22 +435,23 @@ bool Connection::throttle_publishes() {
   const LimitOptions& limits = broker_.options().limits;
   if (limits.publish_rate == 0) return false;
   const auto now = Clock::now();
-  if (!throttle_) {
+  if (!throttle()) {
     const std::uint32_t burst =
         limits.publish_burst != 0 ? limits.publish_burst : limits.publish_rate;
-    throttle_.reset(new Throttle{TokenBucket(limits.publish_rate, burst, now), nullptr});
+    extras().throttle.emplace(Throttle{TokenBucket(limits.publish_rate, burst, now), nullptr});
   }
+  Throttle& t = *throttle();
   // This publish is already here and is served; reading stops until the next one is allowed, so
   // the client is slowed down by TCP backpressure and nothing it sent is lost.
-  throttle_->bucket.take(now);
-  const auto wait = throttle_->bucket.wait(now);
+  t.bucket.take(now);
+  const auto wait = t.bucket.wait(now);
   if (wait == Clock::duration::zero()) return false;
   counters().limit_publish_throttled.add();
   warn_limited(publish_rate_log,
                "client {} ({}): publishing faster than limits.publish_rate ({}/s): "
                "reading paused",
-               client_id_, peer_, limits.publish_rate);
-  throttle_->hold = shared_from_this();
+               client_id(), peer_, limits.publish_rate);
+  t.hold = shared_from_this();
   block();
   transport_arm_timer(std::chrono::ceil<std::chrono::milliseconds>(wait));
   return true;
@@ -426,7 +474,10 @@ void Connection::acknowledge(codec::Packet ack, bool remote_pending) {
     return;
   }
   const std::uint64_t seq = held_base_ + held_acks_.size();
-  held_acks_.push_back({std::move(ack), int{!durable} + int{remote_pending}});
+  const bool pubrec = std::holds_alternative<codec::Pubrec>(ack);
+  held_acks_.push_back(
+      {pubrec ? std::get<codec::Pubrec>(ack).packet_id : std::get<codec::Puback>(ack).packet_id,
+       pubrec, static_cast<std::int8_t>(int{!durable} + int{remote_pending})});
   if (durable) return;
   broker_.after_durable([self = shared_from_this(), seq](bool ok) {
     if (ok) {
@@ -442,14 +493,19 @@ void Connection::release_ack(std::uint64_t seq) {
   if (seq < held_base_ || seq - held_base_ >= held_acks_.size()) return;
   held_acks_[seq - held_base_].waits -= 1;
   while (!held_acks_.empty() && held_acks_.front().waits <= 0) {
-    send(held_acks_.front().ack);
+    const HeldAck ack = held_acks_.front();
     held_acks_.pop_front();
+    if (ack.pubrec) {
+      send(codec::Pubrec{ack.packet_id});
+    } else {
+      send(codec::Puback{ack.packet_id});
+    }
     ++held_base_;
   }
 }
 
 bool Connection::can_write() const {
-  return out_.size() + writing_.size() < broker_.options().max_outgoing_bytes;
+  return out_.size() + transport_backlog() < broker_.options().max_outgoing_bytes;
 }
 
 void Connection::count_sent(std::size_t bytes_before, codec::PacketType type) {
@@ -488,27 +544,28 @@ void Connection::close(std::string_view reason, bool publish_will) {
   if (closed_) return;
   closed_ = true;
   // Released when this returns.
-  auto self = throttle_ ? std::move(throttle_->hold) : nullptr;
+  auto self = throttle() ? std::move(throttle()->hold) : nullptr;
   const bool was_connected = state_ == State::kConnected;
   state_ = State::kClosed;
   counters().connections_closed.add();
   if (was_connected) counters().clients_connected.sub();
   if (was_connected) {
-    spdlog::info("client {} ({}) disconnected: {}", client_id_, peer_, reason);
+    spdlog::info("client {} ({}) disconnected: {}", client_id(), peer_, reason);
   } else {
     spdlog::info("connection from {} closed before CONNECT completed: {}", peer_, reason);
   }
-  if (publish_will && will_ && was_connected) {
-    auto message = make_message(will_->topic, will_->payload, will_->qos, will_->retain);
-    will_.reset();
+  if (codec::Will* w = will(); publish_will && w && was_connected) {
+    auto message = make_message(w->topic, w->payload, w->qos, w->retain);
+    drop_will();
     broker_.publish(std::move(message));
   }
   if (was_connected) broker_.client_event(*this, false);
   if (session_) {
     broker_.connection_closed(*this, session_);
+    client_id_ = session_->client_id();  // still named in logs of what finishes late
     session_.reset();
   }
-  held_.clear();
+  held_.reset();
   transport_close();
 }
 
@@ -531,21 +588,18 @@ void Connection::on_timer() {
   const auto now = Clock::now();
   switch (state_) {
     case State::kAwaitConnect:
-      if (now >= connect_deadline_) {
-        counters().limit_connect_timeout.add();
-        warn_limited(connect_timeout_log,
-                     "connection from {}: no CONNECT within "
-                     "mqtt.connect_timeout ({} s)",
-                     peer_, broker_.options().connect_timeout_s);
-        close("no CONNECT within mqtt.connect_timeout");
-      } else {
-        transport_arm_timer(
-            std::chrono::duration_cast<std::chrono::milliseconds>(connect_deadline_ - now));
-      }
+      // The only timer armed before CONNECT is the connect timeout (start()), and transports
+      // never fire a timer early.
+      counters().limit_connect_timeout.add();
+      warn_limited(connect_timeout_log,
+                   "connection from {}: no CONNECT within "
+                   "mqtt.connect_timeout ({} s)",
+                   peer_, broker_.options().connect_timeout_s);
+      close("no CONNECT within mqtt.connect_timeout");
       break;
     case State::kConnected: {
-      if (throttle_ && throttle_->hold) {
-        auto self = std::move(throttle_->hold);
+      if (throttle() && throttle()->hold) {
+        auto self = std::move(throttle()->hold);
         last_rx_ = now;  // the client was not silent; the broker was not reading
         arm_keepalive();
         unblock();

@@ -7,7 +7,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -19,6 +18,7 @@
 #include "broker/codec/packet.h"
 #include "broker/core/access.h"
 #include "broker/core/message.h"
+#include "broker/core/ring_queue.h"
 #include "broker/core/session.h"
 
 namespace meshmq::core {
@@ -26,12 +26,20 @@ namespace meshmq::core {
 class Broker;
 struct WorkerCounters;
 
-// Held by a connection for its lifetime; a transport's listener uses it to count its connections
-// (released when the connection is destroyed).
+// A listener's count of its connections, released when a connection it admitted is destroyed.
+// One per listener, shared by its connections: each holds a pointer (a TicketHold), no
+// allocation of its own.
 class AdmissionTicket {
  public:
-  virtual ~AdmissionTicket() = default;
+  virtual void release() = 0;
+
+ protected:
+  ~AdmissionTicket() = default;
 };
+struct ReleaseTicket {
+  void operator()(AdmissionTicket* ticket) const { ticket->release(); }
+};
+using TicketHold = std::unique_ptr<AdmissionTicket, ReleaseTicket>;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -60,13 +68,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   bool closed() const { return closed_; }
   std::size_t worker() const { return worker_; }
-  const std::string& client_id() const { return client_id_; }
+  const std::string& client_id() const { return session_ ? session_->client_id() : client_id_; }
   // The authenticated user name (empty for anonymous clients).
-  const std::string& username() const { return username_; }
+  const std::string& username() const;
   // Common name of a TLS client certificate that passed verification (empty without one).
-  const std::string& cert_common_name() const { return cert_common_name_; }
-  Principal principal() const { return Principal{client_id_, username_}; }
-  void hold(std::unique_ptr<AdmissionTicket> ticket) { ticket_ = std::move(ticket); }
+  const std::string& cert_common_name() const;
+  Principal principal() const { return Principal{client_id(), username()}; }
+  void hold(TicketHold ticket) { ticket_ = std::move(ticket); }
   const std::string& peer() const { return peer_; }
   const SessionPtr& session() const { return session_; }
 
@@ -81,20 +89,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // For transports that verified a client certificate; call before the first on_bytes(). With
   // `as_username` (tls.cn_as_username) the CN is the client's identity for authentication and
   // the ACL, whatever user name and password the CONNECT carries.
-  void set_cert_common_name(std::string cn, bool as_username) {
-    cert_common_name_ = std::move(cn);
-    cn_as_username_ = as_username && !cert_common_name_.empty();
-  }
+  void set_cert_common_name(std::string cn, bool as_username);
+  // Output bytes the transport holds outside out_ (being written), counted against
+  // max_outgoing_bytes with out_.
+  virtual std::size_t transport_backlog() const { return 0; }
 
-  // Output not yet handed to the socket, and output being written. Both count against
-  // max_outgoing_bytes so a slow reader cannot grow the broker's memory without bound.
+  // Output not yet handed to the transport. It counts against max_outgoing_bytes so a slow reader
+  // cannot grow the broker's memory without bound.
   std::string out_;
-  std::string writing_;
 
  private:
   enum class State : std::uint8_t { kAwaitConnect, kConnecting, kConnected, kClosed };
 
   void process(std::span<const std::uint8_t> data);
+  void hold_input(std::span<const std::uint8_t> data);
   void block();    // stop consuming input until an asynchronous broker operation finishes
   void unblock();  // resume, first with the input held while blocked
   void handle(codec::Packet&& packet);
@@ -123,24 +131,30 @@ class Connection : public std::enable_shared_from_this<Connection> {
   State state_ = State::kAwaitConnect;
   bool closed_ = false;
   bool blocked_ = false;
-  std::string held_;  // input received while blocked
+  std::unique_ptr<std::string> held_;  // input received while blocked; rarely any
+  // Until the session is attached (then the session's copy serves), and again after it is gone.
   std::string client_id_;
-  std::string username_;
-  std::string cert_common_name_;
-  bool cn_as_username_ = false;
   std::uint16_t keepalive_s_ = 0;
   Clock::time_point last_rx_;
-  Clock::time_point connect_deadline_;
-  std::unique_ptr<codec::Will> will_;  // rare and large: kept out of line
   SessionPtr session_;
+  // What only some clients use (a user name, a certificate, a will, limits.publish_rate), out of
+  // line and allocated on first use: an anonymous idle connection pays one pointer for it all.
   struct Throttle;
-  std::unique_ptr<Throttle> throttle_;  // only with limits.publish_rate: one pointer when idle
-  std::unique_ptr<AdmissionTicket> ticket_;
+  struct Extras;
+  std::unique_ptr<Extras> extras_;
+  Extras& extras();
+  codec::Will* will() const;
+  void drop_will();
+  Throttle* throttle() const;
+  TicketHold ticket_;
+  // A PUBACK or PUBREC waiting for its publish to be durable or accepted by other nodes. Four
+  // bytes, in a queue that owns no memory while empty.
   struct HeldAck {
-    codec::Packet ack;
-    int waits;  // conditions still outstanding
+    std::uint16_t packet_id;
+    bool pubrec;
+    std::int8_t waits;  // conditions still outstanding
   };
-  std::deque<HeldAck> held_acks_;
+  RingQueue<HeldAck> held_acks_;
   std::uint64_t held_base_ = 0;  // sequence number of held_acks_.front()
 };
 

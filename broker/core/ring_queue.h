@@ -20,6 +20,7 @@ class RingQueue {
   bool empty() const { return size_ == 0; }
   std::size_t size() const { return size_; }
   T& front() { return slots_[head_]; }
+  T& operator[](std::size_t i) { return slots_[(head_ + i) % capacity_]; }
 
   void push_back(T value) {
     if (size_ == capacity_) grow();

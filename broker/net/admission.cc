@@ -5,21 +5,6 @@
 namespace meshmq::net {
 namespace {
 
-// Gives the slots back when the connection is destroyed, on whichever worker that happens.
-class Ticket final : public core::AdmissionTicket {
- public:
-  Ticket(std::atomic<std::uint64_t>& node, std::atomic<std::uint64_t>& listener)
-      : node_(node), listener_(listener) {}
-  ~Ticket() override {
-    node_.fetch_sub(1, std::memory_order_relaxed);
-    listener_.fetch_sub(1, std::memory_order_relaxed);
-  }
-
- private:
-  std::atomic<std::uint64_t>& node_;
-  std::atomic<std::uint64_t>& listener_;
-};
-
 constexpr std::uint64_t kReservedFiles = 256;
 
 }  // namespace
@@ -39,8 +24,12 @@ ListenerAdmission::ListenerAdmission(NodeAdmission& node, std::string name,
   }
 }
 
-std::unique_ptr<core::AdmissionTicket> ListenerAdmission::admit(core::WorkerCounters& counters,
-                                                                const std::string& peer) {
+void ListenerAdmission::release() {
+  node_.open_.fetch_sub(1, std::memory_order_relaxed);
+  open_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+core::TicketHold ListenerAdmission::admit(core::WorkerCounters& counters, const std::string& peer) {
   if (rate_ && !rate_->take(core::TokenBucket::Clock::now())) {
     counters.limit_connect_rate.add();
     core::warn_limited(log_,
@@ -52,7 +41,7 @@ std::unique_ptr<core::AdmissionTicket> ListenerAdmission::admit(core::WorkerCoun
   // Reserve first, check after: listeners on other threads race for the same node-wide slots.
   const std::uint64_t node_open = node_.open_.fetch_add(1, std::memory_order_relaxed);
   const std::uint64_t listener_open = open_.fetch_add(1, std::memory_order_relaxed);
-  auto ticket = std::make_unique<Ticket>(node_.open_, open_);
+  core::TicketHold ticket(this);
   std::string key;
   std::uint64_t limit = 0;
   if (node_open >= node_.max_) {

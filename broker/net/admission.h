@@ -34,14 +34,15 @@ class NodeAdmission {
 // limits.max_connections = 0: the open-file limit minus room for files, storage and the cluster.
 std::uint64_t effective_max_connections(std::uint32_t configured);
 
-class ListenerAdmission {
+class ListenerAdmission final : public core::AdmissionTicket {
  public:
   ListenerAdmission(NodeAdmission& node, std::string name, const config::ListenerLimits& limits);
 
   // Called by the listener for each accepted socket, always from the same thread. nullptr means
   // refused (counted in `counters`, logged).
-  std::unique_ptr<core::AdmissionTicket> admit(core::WorkerCounters& counters,
-                                               const std::string& peer);
+  core::TicketHold admit(core::WorkerCounters& counters, const std::string& peer);
+  // Gives an admitted connection's slots back, on whichever worker it is destroyed.
+  void release() override;
   std::uint64_t open() const { return open_.load(std::memory_order_relaxed); }
 
  private:

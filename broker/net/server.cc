@@ -180,7 +180,9 @@ struct Server::Impl {
         ticks[i]->cancel(ec);
         // Copy first: closing a connection removes it from the set.
         std::vector<std::shared_ptr<core::Connection>> live;
-        for (core::Connection* c : pool.connections(i)) live.push_back(c->shared_from_this());
+        for (PooledConnection& c : pool.connections(i)) {
+          live.push_back(WorkerConnection::of(c).shared_from_this());
+        }
         // A shutdown is not the client's fault: no will (clients reconnect elsewhere).
         for (auto& c : live) c->close("server shutting down", false);
       });
@@ -207,7 +209,7 @@ struct Server::Impl {
   template <class Conn, class... Extra>
   TcpListener::Factory factory_of(Extra... extra) {
     return [this, extra...](std::size_t worker, Socket socket, std::string peer,
-                            std::unique_ptr<core::AdmissionTicket> ticket) {
+                            core::TicketHold ticket) {
       auto conn = std::make_shared<Conn>(broker, pool, worker, std::move(socket), std::move(peer),
                                          extra...);
       conn->hold(std::move(ticket));

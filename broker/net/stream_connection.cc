@@ -10,18 +10,11 @@ namespace {
 // TLS records are up to 16 KiB, but the TLS layer buffers a whole record itself; this only sets
 // how much of it is handed over per read.
 constexpr std::size_t kReadBufferSize = 4096;
-constexpr auto kCloseLinger = std::chrono::seconds(2);
 }  // namespace
 
 StreamConnection::StreamConnection(core::Broker& broker, WorkerPool& pool, std::size_t worker,
                                    std::string peer)
-    : core::Connection(broker, worker, std::move(peer)), pool_(pool) {
-  pool_.connections(worker).insert(this);
-}
-
-StreamConnection::~StreamConnection() {
-  pool_.connections(worker()).erase(this);
-}
+    : WorkerConnection(broker, pool, worker, std::move(peer)) {}
 
 void StreamConnection::begin() {
   error_code ec;
@@ -31,7 +24,7 @@ void StreamConnection::begin() {
 }
 
 void StreamConnection::opened() {
-  if (closing_) return;
+  if (closing()) return;
   open_ = true;
   read_buffer_ = std::make_unique<std::uint8_t[]>(kReadBufferSize);
   read_next();
@@ -45,7 +38,7 @@ std::string StreamConnection::describe_read_error(const error_code& ec) {
 }
 
 void StreamConnection::read_next() {
-  if (!open_ || read_in_flight_ || read_paused_ || closing_) return;
+  if (!open_ || read_in_flight_ || read_paused_ || closing()) return;
   read_in_flight_ = true;
   async_read(asio::buffer(read_buffer_.get(), kReadBufferSize),
              [self = self_as<StreamConnection>()](const error_code& ec, std::size_t n) {
@@ -55,7 +48,7 @@ void StreamConnection::read_next() {
 
 void StreamConnection::on_read(const error_code& ec, std::size_t n) {
   read_in_flight_ = false;
-  if (closing_) return;
+  if (closing()) return;
   if (ec) {
     on_transport_closed(describe_read_error(ec));
     return;
@@ -71,7 +64,7 @@ void StreamConnection::transport_pause_reading(bool paused) {
 }
 
 void StreamConnection::transport_flush() {
-  if (!open_ || write_in_flight_ || flush_posted_ || finished_) return;
+  if (!open_ || write_in_flight_ || flush_posted_ || finished()) return;
   // One write per event-loop pass, as in TcpConnection (for WebSocket: one message).
   flush_posted_ = true;
   asio::post(socket().get_executor(), [self = self_as<StreamConnection>()] {
@@ -81,9 +74,9 @@ void StreamConnection::transport_flush() {
 }
 
 void StreamConnection::do_write() {
-  if (write_in_flight_ || finished_) return;
+  if (write_in_flight_ || finished()) return;
   if (out_.empty()) {
-    if (closing_) say_goodbye();
+    if (closing()) say_goodbye();
     return;
   }
   writing_.swap(out_);
@@ -100,7 +93,7 @@ void StreamConnection::do_write() {
                 std::string().swap(self->writing_);
                 if (!self->out_.empty()) {
                   self->do_write();
-                } else if (self->closing_) {
+                } else if (self->closing()) {
                   self->say_goodbye();
                 } else {
                   self->on_output_drained();
@@ -109,15 +102,14 @@ void StreamConnection::do_write() {
 }
 
 void StreamConnection::transport_close() {
-  if (closing_) return;
-  closing_ = true;
+  if (!begin_close()) return;
   read_paused_ = true;
   if (!open_) {
     // Mid-handshake: nothing of ours was sent in the protocol, so there is nothing to say.
     finish_close();
     return;
   }
-  pool_.wheel(worker()).schedule(*this, std::chrono::steady_clock::now() + kCloseLinger);
+  linger();
   if (write_in_flight_ || !out_.empty()) {
     do_write();  // let the last packets (a refusing CONNACK, say) leave first
     return;
@@ -126,33 +118,16 @@ void StreamConnection::transport_close() {
 }
 
 void StreamConnection::say_goodbye() {
-  if (goodbye_started_ || finished_) return;
+  if (goodbye_started_ || finished()) return;
   goodbye_started_ = true;
   async_goodbye([self = self_as<StreamConnection>()] { self->finish_close(); });
 }
 
-void StreamConnection::finish_close() {
-  if (finished_) return;
-  finished_ = true;
-  pool_.wheel(worker()).cancel(*this);
+void StreamConnection::close_socket() {
   // Closing the socket also ends every operation of the layers above it.
   error_code ec;
   socket().shutdown(Socket::shutdown_both, ec);
   socket().close(ec);
-}
-
-void StreamConnection::transport_arm_timer(std::chrono::milliseconds delay) {
-  if (closing_) return;
-  pool_.wheel(worker()).schedule(*this, std::chrono::steady_clock::now() + delay);
-}
-
-void StreamConnection::on_deadline() {
-  auto keep_alive = shared_from_this();  // firing may drop the last other reference
-  if (closing_) {
-    finish_close();  // the close linger ran out
-  } else {
-    on_timer();
-  }
 }
 
 }  // namespace meshmq::net

@@ -2,7 +2,7 @@
 // over TLS): handshakes first, then plain asynchronous reads and writes moving bytes between the
 // stream and core::Connection. Derived classes supply the stream operations only.
 //
-// Unlike TcpConnection, which waits for readiness and then reads into the worker's scratch buffer,
+// Unlike TcpConnection, which reads into the worker's scratch buffer when its poller reports input,
 // a read here is outstanding while the connection idles, so each connection owns a small read
 // buffer (the TLS and WebSocket layers keep their own buffers anyway).
 #pragma once
@@ -12,19 +12,17 @@
 #include <memory>
 #include <string>
 
-#include "broker/core/connection.h"
 #include "broker/net/socket.h"
-#include "broker/net/worker_pool.h"
+#include "broker/net/worker_connection.h"
 
 namespace meshmq::net {
 
-class StreamConnection : public core::Connection, private DeadlineWheel::Entry {
+class StreamConnection : public WorkerConnection {
  public:
   using error_code = boost::system::error_code;
   using IoDone = std::function<void(const error_code&, std::size_t)>;
 
   StreamConnection(core::Broker& broker, WorkerPool& pool, std::size_t worker, std::string peer);
-  ~StreamConnection() override;
 
   // Arms the CONNECT timeout, which also bounds the handshakes, and starts them.
   void begin();
@@ -48,32 +46,28 @@ class StreamConnection : public core::Connection, private DeadlineWheel::Entry {
   std::shared_ptr<Derived> self_as() {
     return std::static_pointer_cast<Derived>(shared_from_this());
   }
-  WorkerPool& pool() { return pool_; }
 
  private:
   void transport_flush() override;
   void transport_close() override;
   void transport_pause_reading(bool paused) override;
-  void transport_arm_timer(std::chrono::milliseconds delay) override;
-  void on_deadline() override;
+  std::size_t transport_backlog() const override { return writing_.size(); }
+  void close_socket() override;
 
   void read_next();
   void on_read(const error_code& ec, std::size_t n);
   void do_write();
   void say_goodbye();
-  void finish_close();
 
-  WorkerPool& pool_;
   std::unique_ptr<std::uint8_t[]> read_buffer_;
+  std::string writing_;         // the output being written
   std::string certificate_cn_;  // allocated once the handshakes succeed
   bool open_ = false;
   bool read_in_flight_ = false;
   bool read_paused_ = false;
   bool write_in_flight_ = false;
   bool flush_posted_ = false;
-  bool closing_ = false;
   bool goodbye_started_ = false;
-  bool finished_ = false;
 };
 
 }  // namespace meshmq::net

@@ -1,169 +1,191 @@
 #include "broker/net/tcp_connection.h"
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "broker/core/output_buffers.h"
 
 namespace meshmq::net {
 
-namespace asio = boost::asio;
-using boost::system::error_code;
-
 namespace {
-// Bytes read per readiness event before yielding to other connections of the worker.
+// Reads per readiness event before yielding to the other connections of the worker.
 constexpr int kReadsPerWakeup = 4;
-constexpr auto kCloseLinger = std::chrono::seconds(2);
+
+std::string describe_errno(int err) {
+  if (err == ECONNRESET) return "connection reset by the client";
+  return std::string("socket error: ") + std::strerror(err);
+}
 }  // namespace
 
 TcpConnection::TcpConnection(core::Broker& broker, WorkerPool& pool, std::size_t worker,
                              Socket socket, std::string peer)
-    : core::Connection(broker, worker, std::move(peer)), pool_(pool), socket_(std::move(socket)) {
-  pool_.connections(worker).insert(this);
+    : WorkerConnection(broker, pool, worker, std::move(peer)) {
+  boost::system::error_code ec;
+  fd_ = socket.release(ec);  // leaves Asio's reactor: from now on the poller watches it
+  if (ec) fd_ = -1;
 }
 
 TcpConnection::~TcpConnection() {
-  pool_.connections(worker()).erase(this);
-}
-
-std::shared_ptr<TcpConnection> TcpConnection::self() {
-  return std::static_pointer_cast<TcpConnection>(shared_from_this());
+  if (fd_ >= 0) ::close(fd_);  // only when torn down with its worker, never closed
 }
 
 void TcpConnection::begin() {
-  error_code ec;
-  socket_.non_blocking(true, ec);
-  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   start();
-  wait_readable();
-}
-
-void TcpConnection::wait_readable() {
-  if (read_waiting_ || read_paused_ || closing_) return;
-  read_waiting_ = true;
-  // Wait for readiness, then read into the worker's scratch buffer: an idle connection holds no
-  // read buffer of its own (the codec keeps only a partial packet).
-  socket_.async_wait(Socket::wait_read,
-                     [self = self()](const error_code& ec) { self->on_readable(ec); });
-}
-
-void TcpConnection::on_readable(const error_code& wait_ec) {
-  read_waiting_ = false;
-  if (closing_) return;
-  if (wait_ec) {
-    on_transport_closed("socket error: " + wait_ec.message());
+  int err = fd_ < 0 ? EBADF : 0;
+  if (err == 0) {
+    const int flags = ::fcntl(fd_, F_GETFL);
+    if (flags < 0 || ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK) < 0) err = errno;
+  }
+  if (err == 0) {
+    const int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    err = pool().poller(worker()).add(fd_, *this);
+  }
+  if (err != 0) {
+    close(describe_errno(err));
     return;
   }
-  std::span<std::uint8_t> buf = pool_.scratch(worker());
-  for (int i = 0; i < kReadsPerWakeup && !read_paused_ && !closing_; ++i) {
-    error_code ec;
-    std::size_t n = socket_.read_some(asio::buffer(buf.data(), buf.size()), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) break;
-    if (ec == asio::error::eof) {
+  self_ = std::static_pointer_cast<TcpConnection>(shared_from_this());
+}
+
+void TcpConnection::defer() {
+  if (deferred_) return;
+  deferred_ = true;
+  // Aliased: Poller::Client is a private base, out of reach of the converting constructor.
+  pool().poller(worker()).defer(
+      std::shared_ptr<Poller::Client>(shared_from_this(), static_cast<Poller::Client*>(this)));
+}
+
+void TcpConnection::on_poll_events(std::uint32_t events) {
+  auto keep_alive = self_;  // a handler may close, which releases self_
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) hangup_ = true;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) read();
+  if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && send_blocked_) {
+    send_blocked_ = false;
+    write();
+  }
+}
+
+void TcpConnection::on_deferred() {
+  deferred_ = false;
+  if (read_wanted_) {
+    read_wanted_ = false;
+    read();
+  }
+  if (write_wanted_) {
+    write_wanted_ = false;
+    write();
+  }
+}
+
+void TcpConnection::read() {
+  // Edge-triggered: what is not read now is not reported again. So read until a short read (the
+  // socket had no more), or to the end after a hangup; when paused or out of budget, come back on
+  // the deferred pass instead.
+  if (read_paused_ || closing() || fd_ < 0) return;
+  std::span<std::uint8_t> buf = pool().scratch(worker());
+  for (int i = 0; i < kReadsPerWakeup; ++i) {
+    const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      on_transport_closed(describe_errno(errno));
+      return;
+    }
+    if (n == 0) {
       on_transport_closed("connection closed by the client");
       return;
     }
-    if (ec) {
-      on_transport_closed("socket error: " + ec.message());
-      return;
-    }
-    on_bytes(buf.first(n));
-    if (n < buf.size()) break;
-    if (i + 1 == kReadsPerWakeup) {
-      // Out of budget with bytes possibly left: Asio's epoll reactor is edge-triggered, so a new
-      // wait would not fire for them. Come back after the other handlers instead.
-      read_waiting_ = true;
-      asio::post(socket_.get_executor(), [self = self()] { self->on_readable({}); });
-      return;
-    }
+    on_bytes(buf.first(static_cast<std::size_t>(n)));
+    if (read_paused_ || closing()) return;
+    if (static_cast<std::size_t>(n) < buf.size() && !hangup_) return;
   }
-  wait_readable();
+  read_wanted_ = true;
+  defer();
 }
 
 void TcpConnection::transport_pause_reading(bool paused) {
   read_paused_ = paused;
-  if (paused || read_waiting_ || closing_) return;
-  // Bytes may have arrived while paused, and the edge-triggered reactor will not report them
-  // again: try a read first, which falls back to waiting when there is nothing.
-  read_waiting_ = true;
-  asio::post(socket_.get_executor(), [self = self()] { self->on_readable({}); });
+  if (paused || closing()) return;
+  // Input that arrived while paused was reported then and will not be again.
+  read_wanted_ = true;
+  defer();
 }
 
 void TcpConnection::transport_flush() {
-  if (write_in_flight_ || flush_posted_ || finished_) return;
-  // Deferred to the end of this event-loop pass so every packet produced meanwhile (a burst of
-  // deliveries, PUBACKs for a batch of publishes) leaves in one write.
-  flush_posted_ = true;
-  asio::post(socket_.get_executor(), [self = self()] {
-    self->flush_posted_ = false;
-    self->do_write();
-  });
+  if (finished() || write_wanted_) return;
+  write_wanted_ = true;
+  defer();
 }
 
-void TcpConnection::do_write() {
-  if (write_in_flight_ || finished_) return;
+void TcpConnection::write() {
+  if (finished() || send_blocked_) return;
   if (out_.empty()) {
-    if (closing_) finish_close();
+    if (closing()) finish_close();
     return;
   }
-  writing_.swap(out_);
-  write_in_flight_ = true;
-  asio::async_write(socket_, asio::buffer(writing_),
-                    [self = self()](const error_code& ec, std::size_t) {
-                      self->write_in_flight_ = false;
-                      if (ec) {
-                        self->writing_.clear();
-                        self->on_transport_closed("write failed: " + ec.message());
-                        self->finish_close();
-                        return;
-                      }
-                      // Give the buffer back to the worker's cache: a connection that is not
-                      // sending holds no write buffer.
-                      core::output_buffers::give_back(std::move(self->writing_));
-                      self->writing_ = std::string();
-                      if (!self->out_.empty()) {
-                        self->do_write();
-                      } else if (self->closing_) {
-                        self->finish_close();
-                      } else {
-                        self->on_output_drained();
-                      }
-                    });
+  for (;;) {
+    const ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        send_blocked_ = true;
+        return;
+      }
+      const int err = errno;
+      out_.clear();
+      on_transport_closed("write failed: " + std::string(std::strerror(err)));
+      finish_close();
+      return;
+    }
+    if (static_cast<std::size_t>(n) < out_.size()) {
+      // The socket buffer is full: keep the rest for EPOLLOUT.
+      out_.erase(0, static_cast<std::size_t>(n));
+      send_blocked_ = true;
+      return;
+    }
+    break;
+  }
+  // Give the buffer back to the worker's cache: a connection that is not sending holds none.
+  core::output_buffers::give_back(std::move(out_));
+  out_ = std::string();
+  if (closing()) {
+    finish_close();
+  } else {
+    on_output_drained();
+  }
 }
 
 void TcpConnection::transport_close() {
-  if (closing_) return;
-  closing_ = true;
+  if (!begin_close()) return;
   read_paused_ = true;
-  if (write_in_flight_ || !out_.empty()) {
+  if (!out_.empty()) {
     // Let the last packets (a CONNACK with an error code, say) leave, but not forever.
-    pool_.wheel(worker()).schedule(*this, std::chrono::steady_clock::now() + kCloseLinger);
-    do_write();
+    linger();
+    write();
     return;
   }
   finish_close();
 }
 
-void TcpConnection::finish_close() {
-  if (finished_) return;
-  finished_ = true;
-  pool_.wheel(worker()).cancel(*this);
-  error_code ec;
-  socket_.shutdown(Socket::shutdown_both, ec);
-  socket_.close(ec);
-}
-
-void TcpConnection::transport_arm_timer(std::chrono::milliseconds delay) {
-  if (closing_) return;
-  pool_.wheel(worker()).schedule(*this, std::chrono::steady_clock::now() + delay);
-}
-
-void TcpConnection::on_deadline() {
-  auto keep_alive = self();  // firing may drop the last other reference
-  if (closing_) {
-    finish_close();  // the close linger ran out
-  } else {
-    on_timer();
+void TcpConnection::close_socket() {
+  if (fd_ >= 0) {
+    pool().poller(worker()).remove(fd_, *this);
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    fd_ = -1;
+  }
+  out_.clear();
+  // Dropped at the end of this pass, not now: the caller may still be in a member function.
+  if (self_) {
+    if (!deferred_) defer();
+    self_.reset();
   }
 }
 

@@ -70,7 +70,7 @@ void TcpListener::accept_next() {
         auto remote = socket->remote_endpoint(pec);
         std::string peer = pec ? std::string("unknown")
                                : remote.address().to_string() + ":" + std::to_string(remote.port());
-        std::unique_ptr<core::AdmissionTicket> ticket;
+        core::TicketHold ticket;
         if (admission_) {
           ticket = admission_->admit(broker_.counters(home_worker_), peer);
           if (!ticket) {

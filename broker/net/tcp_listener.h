@@ -20,7 +20,7 @@ class TcpListener {
   // Runs on `worker` and turns the accepted socket into a connection living there, which holds
   // the admission ticket (if any) for its lifetime.
   using Factory = std::function<void(std::size_t worker, Socket socket, std::string peer,
-                                     std::unique_ptr<core::AdmissionTicket> ticket)>;
+                                     core::TicketHold ticket)>;
 
   // `name` ("MQTT/TCP", "MQTT/TLS", ...) labels the listener in log lines.
   TcpListener(std::string name, core::Broker& broker, WorkerPool& pool, std::size_t home_worker,

@@ -17,6 +17,7 @@ WorkerPool::WorkerPool(std::size_t threads, std::size_t blocking_threads)
     auto w = std::make_unique<Worker>();
     w->guard.emplace(w->ctx.get_executor());
     w->tick.emplace(w->ctx);
+    w->poller.emplace(w->ctx);
     w->scratch.resize(kScratchBytes);
     workers_.push_back(std::move(w));
   }
@@ -47,7 +48,11 @@ void WorkerPool::schedule_tick(Worker& w) {
   w.tick->expires_after(DeadlineWheel::kTick);
   w.tick->async_wait([this, &w](const boost::system::error_code& ec) {
     // While stopping, keep ticking until the last connection is gone: close lingers need it.
-    if (ec || (stopping_ && w.connections.empty())) return;
+    if (ec) return;
+    if (stopping_ && w.connections.empty()) {
+      w.poller->stop();
+      return;
+    }
     w.wheel.advance(DeadlineWheel::Clock::now());
     schedule_tick(w);
   });
@@ -57,6 +62,7 @@ void WorkerPool::start() {
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     Worker& w = *workers_[i];
     schedule_tick(w);
+    w.poller->start();
     w.thread = std::thread([&w, i] {
       t_worker = i;
       w.ctx.run();

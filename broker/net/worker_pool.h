@@ -7,22 +7,26 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/intrusive/list.hpp>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
 #include <thread>
-#include <unordered_set>
 #include <vector>
 
 #include "broker/core/executor.h"
 #include "broker/net/deadline_wheel.h"
-
-namespace meshmq::core {
-class Connection;
-}
+#include "broker/net/poller.h"
 
 namespace meshmq::net {
+
+// The link of a connection in its worker's list: two pointers in the connection rather than a
+// hash-set node per connection; it unlinks itself when the connection is destroyed.
+class PooledConnection : public boost::intrusive::list_base_hook<
+                             boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {};
+using ConnectionList =
+    boost::intrusive::list<PooledConnection, boost::intrusive::constant_time_size<false>>;
 
 class WorkerPool final : public core::Executor {
  public:
@@ -39,9 +43,9 @@ class WorkerPool final : public core::Executor {
   // A read buffer shared by all connections of a worker: a connection owns no buffer while idle.
   std::span<std::uint8_t> scratch(std::size_t worker) { return workers_[worker]->scratch; }
   // Live connections per worker, for shutdown. Touched only on that worker.
-  std::unordered_set<core::Connection*>& connections(std::size_t worker) {
-    return workers_[worker]->connections;
-  }
+  ConnectionList& connections(std::size_t worker) { return workers_[worker]->connections; }
+  // The epoll set of a worker's plain TCP connections. Touched only on that worker.
+  Poller& poller(std::size_t worker) { return *workers_[worker]->poller; }
   // Connection deadlines of a worker. Touched only on that worker.
   DeadlineWheel& wheel(std::size_t worker) { return workers_[worker]->wheel; }
 
@@ -53,10 +57,11 @@ class WorkerPool final : public core::Executor {
   struct Worker {
     DeadlineWheel wheel;  // declared first: outlives the handlers the io_context destroys
     boost::asio::io_context ctx{1};
+    std::optional<Poller> poller;  // after ctx: destroyed before it
     std::optional<boost::asio::steady_timer> tick;
     std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard;
     std::vector<std::uint8_t> scratch;
-    std::unordered_set<core::Connection*> connections;
+    ConnectionList connections;
     std::thread thread;
   };
   void schedule_tick(Worker& w);
