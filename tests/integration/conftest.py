@@ -171,11 +171,7 @@ def client(broker):
         return c
 
     yield make
-    for c in made:
-        try:
-            c.close()
-        except Exception:
-            pass
+    harness.close_quietly(made)
 
 
 @pytest.fixture

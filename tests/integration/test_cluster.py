@@ -63,11 +63,7 @@ def clients():
         return c
 
     yield make
-    for c in made:
-        try:
-            c.close()
-        except Exception:
-            pass
+    harness.close_quietly(made)
 
 
 @pytest.fixture(autouse=True)
