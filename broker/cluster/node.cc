@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "broker/cluster/durable_routes.h"
 #include "broker/cluster/failure_detector.h"
 #include "broker/cluster/outbox.h"
 #include "broker/cluster/retained_versions.h"
@@ -128,6 +129,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService, Sessio
         detector(std::chrono::seconds(cfg.down_after_s), std::chrono::seconds(cfg.route_grace_s)),
         sessions(name, b, mu, deferred, *this, std::chrono::seconds(cfg.takeover_timeout_s)) {
     outbox = std::make_unique<Outbox>(db, cfg.outbox_max_messages);
+    durable_routes = std::make_unique<DurableRouteStore>(db);
     versions =
         std::make_unique<RetainedVersions>(db, std::int64_t{cfg.retained_tombstone_ttl_s} * 1000);
     std::random_device rd;
@@ -167,6 +169,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService, Sessio
       std::lock_guard lock(mu);
       for (const std::string& s : split_list(cfg.seeds)) add_target(s);
       versions->load(wall_ms());
+      load_durable_routes();
       for (Outbox::Stored& o : outbox->load()) {
         Peer& p = peer(o.peer);
         p.pending.push_back({p.next_forward_id++, std::move(o.message), nullptr, o.key});
@@ -212,6 +215,31 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService, Sessio
   }
 
   // ---------------------------------------------------------------- helpers (mu held)
+
+  // The routes of other nodes' persistent sessions as this node last knew them: until such a node
+  // is heard again (it is unknown to the failure detector, so "down"), QoS 1/2 messages for its
+  // sessions go to the outbox as before this node restarted.
+  void load_durable_routes() {
+    std::vector<core::RemoteRoute> diff;
+    for (auto& [n, filters] : durable_routes->load()) {
+      Peer& p = peer(n);
+      auto d = remote.replace(p.id, filters);
+      remote.set_durable(p.id, filters);
+      diff.insert(diff.end(), d.begin(), d.end());
+    }
+    remote.take_durable_changes();  // already on disk
+    if (!diff.empty()) broker.apply_remote_routes(std::move(diff), nullptr);
+  }
+
+  // Mirrors on disk what the last frame changed in other nodes' durable sets.
+  void store_durable_changes() {
+    auto changes = remote.take_durable_changes();
+    if (changes.empty()) return;
+    for (const RemoteRoutes::DurableChange& c : changes) {
+      durable_routes->record(by_id[c.node], c.filter, c.durable);
+    }
+    durable_routes->commit();
+  }
 
   std::vector<pb::NodeInfo> members_info() {
     std::vector<pb::NodeInfo> out;
@@ -568,6 +596,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService, Sessio
                                          f.snapshot().filters().end());
         auto diff = remote.replace(p.id, filters);
         remote.set_durable(p.id, {f.snapshot().durable().begin(), f.snapshot().durable().end()});
+        store_durable_changes();
         apply_routes(self, std::move(diff), f.snapshot().seq());
         break;
       }
@@ -578,6 +607,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService, Sessio
         remote.change_durable(
             p.id, {f.delta().durable_added().begin(), f.delta().durable_added().end()},
             {f.delta().durable_removed().begin(), f.delta().durable_removed().end()});
+        store_durable_changes();
         apply_routes(self, std::move(diff), f.delta().seq());
         break;
       }
@@ -1072,6 +1102,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService, Sessio
   std::vector<Waiter> waiters;
   SessionLink sessions;  // takes references to the members above
   std::unique_ptr<RetainedVersions> versions;
+  std::unique_ptr<DurableRouteStore> durable_routes;
   std::unique_ptr<Outbox> outbox;  // last: its writer thread's callbacks use the state above
 };
 

@@ -76,7 +76,14 @@ std::vector<core::RemoteRoute> RemoteRoutes::replace(core::NodeId node,
   for (const std::string& f : next) set.digest.hash ^= filter_hash(f);
   set.digest.count = next.size();
   set.filters = std::move(next);
-  std::erase_if(set.durable, [&](const std::string& f) { return !set.filters.contains(f); });
+  for (auto it = set.durable.begin(); it != set.durable.end();) {
+    if (set.filters.contains(*it)) {
+      ++it;
+      continue;
+    }
+    durable_changes_.push_back({node, *it, false});
+    it = set.durable.erase(it);
+  }
   return diff;
 }
 
@@ -96,28 +103,39 @@ std::vector<core::RemoteRoute> RemoteRoutes::apply(core::NodeId node,
     if (set.filters.erase(f) != 0) {
       set.digest.hash ^= filter_hash(f);
       set.digest.count -= 1;
-      set.durable.erase(f);
+      durable_erase(node, set, f);
       diff.push_back({f, node, false});
     }
   }
   return diff;
 }
 
+void RemoteRoutes::durable_add(core::NodeId node, Set& set, const std::string& filter) {
+  if (set.filters.contains(filter) && set.durable.insert(filter).second) {
+    durable_changes_.push_back({node, filter, true});
+  }
+}
+
+void RemoteRoutes::durable_erase(core::NodeId node, Set& set, const std::string& filter) {
+  if (set.durable.erase(filter) != 0) durable_changes_.push_back({node, filter, false});
+}
+
 void RemoteRoutes::set_durable(core::NodeId node, const std::vector<std::string>& durable) {
   Set& set = nodes_[node];
-  set.durable.clear();
-  for (const std::string& f : durable) {
-    if (set.filters.contains(f)) set.durable.insert(f);
+  const std::unordered_set<std::string> next(durable.begin(), durable.end());
+  std::vector<std::string> gone;
+  for (const std::string& f : set.durable) {
+    if (!next.contains(f)) gone.push_back(f);
   }
+  for (const std::string& f : gone) durable_erase(node, set, f);
+  for (const std::string& f : next) durable_add(node, set, f);
 }
 
 void RemoteRoutes::change_durable(core::NodeId node, const std::vector<std::string>& added,
                                   const std::vector<std::string>& removed) {
   Set& set = nodes_[node];
-  for (const std::string& f : added) {
-    if (set.filters.contains(f)) set.durable.insert(f);
-  }
-  for (const std::string& f : removed) set.durable.erase(f);
+  for (const std::string& f : added) durable_add(node, set, f);
+  for (const std::string& f : removed) durable_erase(node, set, f);
 }
 
 bool RemoteRoutes::durable(core::NodeId node, const std::string& filter) const {
@@ -141,6 +159,12 @@ std::vector<core::RemoteRoute> RemoteRoutes::withdraw_transient(core::NodeId nod
 RouteDigest RemoteRoutes::digest(core::NodeId node) const {
   auto it = nodes_.find(node);
   return it == nodes_.end() ? RouteDigest{} : it->second.digest;
+}
+
+std::vector<std::string> RemoteRoutes::durable_filters(core::NodeId node) const {
+  auto it = nodes_.find(node);
+  if (it == nodes_.end()) return {};
+  return {it->second.durable.begin(), it->second.durable.end()};
 }
 
 std::size_t RemoteRoutes::size(core::NodeId node) const {

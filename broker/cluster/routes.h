@@ -15,6 +15,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "broker/core/cluster_link.h"
@@ -76,6 +77,16 @@ class RemoteRoutes {
   std::vector<core::RemoteRoute> withdraw_transient(core::NodeId node);
   RouteDigest digest(core::NodeId node) const;
   std::size_t size(core::NodeId node) const;
+  std::vector<std::string> durable_filters(core::NodeId node) const;
+
+  // Every change to a node's durable set since the last call, by whichever method made it, so
+  // that the node can mirror the sets on disk (broker/cluster/durable_routes.h).
+  struct DurableChange {
+    core::NodeId node;
+    std::string filter;
+    bool durable;  // entered (true) or left the node's durable set
+  };
+  std::vector<DurableChange> take_durable_changes() { return std::exchange(durable_changes_, {}); }
 
  private:
   struct Set {
@@ -83,7 +94,11 @@ class RemoteRoutes {
     std::unordered_set<std::string> durable;  // a subset of filters
     RouteDigest digest;
   };
+  void durable_add(core::NodeId node, Set& set, const std::string& filter);
+  void durable_erase(core::NodeId node, Set& set, const std::string& filter);
+
   std::unordered_map<core::NodeId, Set> nodes_;
+  std::vector<DurableChange> durable_changes_;
 };
 
 }  // namespace meshmq::cluster

@@ -41,6 +41,7 @@ enum class Cf : std::size_t {
   kRetained,
   kOutbox,      // broker/cluster/outbox.h
   kTombstones,  // broker/cluster/retained_versions.h
+  kRoutes,      // broker/cluster/durable_routes.h
   kCount
 };
 

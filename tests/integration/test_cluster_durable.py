@@ -71,6 +71,45 @@ def test_persistent_session_on_a_killed_node_gets_every_message_after_restart(
         stop_all(nodes)
 
 
+def test_a_sender_restarted_while_the_node_is_down_still_queues_for_its_sessions(
+        tmp_path, clients, request):
+    """Node 1 learns node 3's durable route, then restarts while node 3 is down: it must still
+    know the route (from disk) and queue node 1's publishes for node 3's persistent session."""
+    nodes = start_cluster(tmp_path)
+    attach(request, nodes)
+    try:
+        wait_formed(nodes)
+        n1, n2, n3 = nodes
+        topic = harness.uid("restarted")
+        sub_id = harness.uid("persub")
+        s = n3.client(sub_id, clean_session=False)
+        s.connect()
+        assert s.subscribe(topic, 1) == 1  # SUBACK: nodes 1 and 2 have the route
+        s.disconnect()
+
+        kill_and_wait_withdrawn(n3, [n1, n2])
+        since = {n.name: n.log_size() for n in (n1, n2)}
+        n1.kill9()
+        n1.restart()
+        wait_formed([n1, n2], since=since, fresh=n1)
+        n1.wait_log(r"1 routes of persistent sessions on 1 other node\(s\) loaded",
+                    since=since["node1"])
+        pub = clients(n1)
+        sent = [f"m{i}".encode() for i in range(10)]
+        for p in sent:  # each PUBACK comes once the message is in node 1's outbox for node 3
+            pub.publish(topic, p, qos=1, timeout=5)
+
+        restart_and_rejoin(n3, nodes)
+        s = n3.client(sub_id, clean_session=False)
+        s.connect()
+        assert s.session_present
+        assert [m.payload for m in s.expect_messages(len(sent), timeout=15)] == sent
+        s.expect_no_message()
+        s.close()
+    finally:
+        stop_all(nodes)
+
+
 def test_outbox_for_a_down_node_is_bounded_and_drops_are_logged(tmp_path, clients, request):
     nodes = start_cluster(tmp_path, count=2, opts={"cluster.outbox_max_messages": 5})
     attach(request, nodes)

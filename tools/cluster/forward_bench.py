@@ -12,8 +12,15 @@ subscriber got, drained ones included, over the publishing time), latency percen
 (gaps the subscriber saw: a subscriber that cannot keep up with as-fast-as-possible publishers
 has its queue overflow, by design).
 
-  tools/cluster/forward_bench.py [--duration 10] [--bin build/broker/meshmq]
+  tools/cluster/forward_bench.py [--duration 10] [--loads latency,throughput]
+                                 [--placements same,cross] [--bin build/broker/meshmq]
                                  [--bench build/tools/bench/meshmq-bench]
+
+After each run it reads /metrics of both nodes and prints, next to the gaps the subscriber saw
+(`lost`), the messages the nodes dropped by design during the run (`dropped`, by reason: the
+subscriber's queue full at mqtt.max_queued_messages, cluster.max_pending, a full outbox). Every
+gap is one of those unless `lost` exceeds `dropped` (drops at the end of the stream leave no
+gap, so `dropped` may be the larger).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -31,6 +39,29 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
 from cluster_harness import ClusterNode, wait_formed  # noqa: E402
+
+
+#: Counted, by-design drops (README "Cluster", "Limits"): a gap the subscriber saw that is not
+#: one of these is a lost message.
+DROPS = (
+    ("queue_full", r'meshmq_messages_dropped_total\{reason="queue_full"\} (\S+)'),
+    ("slow_consumer", r'meshmq_messages_dropped_total\{reason="slow_consumer"\} (\S+)'),
+    ("max_pending", r'meshmq_cluster_forward_dropped_total\{reason="max_pending"\} (\S+)'),
+    ("no_peer", r'meshmq_cluster_forward_dropped_total\{reason="no_peer"\} (\S+)'),
+    ("outbox_full", r'meshmq_cluster_forward_dropped_total\{reason="outbox_full"\} (\S+)'),
+)
+
+
+def drops(nodes):
+    """Every node's drop counters, summed, by reason."""
+    total = dict.fromkeys((name for name, _ in DROPS), 0)
+    for n in nodes:
+        status, _, body = n.http("/metrics")
+        assert status == 200, f"/metrics of {n.name}: HTTP {status}"
+        text = body.decode()
+        for name, pattern in DROPS:
+            total[name] += sum(int(float(v)) for v in re.findall(pattern, text))
+    return total
 
 
 def run(bench, work, run_id, pub_node, sub_node, pub_args, duration):
@@ -60,6 +91,7 @@ def run(bench, work, run_id, pub_node, sub_node, pub_args, duration):
         "p99": s["latency_us"]["p99"],
         "lost": s["lost"],
         "dup": s["duplicated"],
+        "late": s.get("out_of_order", 0),
     }
 
 
@@ -68,6 +100,10 @@ def main():
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--total-rate", type=int, default=5000)
     ap.add_argument("--publishers", type=int, default=8)
+    ap.add_argument("--loads", default="latency,throughput",
+                    help="comma-separated: latency (paced), throughput (as fast as possible)")
+    ap.add_argument("--placements", default="same,cross",
+                    help="comma-separated: same (subscriber on node 1), cross (on node 2)")
     ap.add_argument("--bin", default=str(ROOT / "build" / "broker" / "meshmq"))
     ap.add_argument("--bench", default=str(ROOT / "build" / "tools" / "bench" / "meshmq-bench"))
     args = ap.parse_args()
@@ -88,15 +124,28 @@ def main():
             "latency": ["-c", "10", "--total-rate", str(args.total_rate)],
             "throughput": ["-c", str(args.publishers), "-I", "0", "--inflight", "64"],
         }
+        # lost: gaps the subscriber saw; dropped: what both nodes counted as dropped by design
+        # during the run (subscriber queue full at mqtt.max_queued_messages, cluster.max_pending,
+        # outbox full), by reason. lost > dropped would be a lost acknowledged message.
         print(f"{'load':11} {'placement':11} {'sent/s':>9} {'acked/s':>9} {'recv/s':>9} "
-              f"{'p50 us':>8} {'p99 us':>8} {'received':>9} {'lost':>8} {'dup':>4}")
+              f"{'p50 us':>8} {'p99 us':>8} {'sent':>9} {'received':>9} {'lost':>8} "
+              f"{'dropped':>8} {'dup':>4}  dropped by reason")
+        placements = [(p, n) for p, n in (("same node", nodes[0]), ("cross node", nodes[1]))
+                      if p.split()[0] in args.placements.split(",")]
         for load, pub_args in loads.items():
-            for placement, sub_node in (("same node", nodes[0]), ("cross node", nodes[1])):
+            if load not in args.loads.split(","):
+                continue
+            for placement, sub_node in placements:
                 run_id = f"{load}-{placement.replace(' ', '-')}"
+                before = drops(nodes)
                 r = run(args.bench, work, run_id, nodes[0], sub_node, pub_args, args.duration)
+                after = drops(nodes)
+                by_reason = {k: after[k] - before[k] for k in after if after[k] != before[k]}
+                dropped = sum(by_reason.values())
                 print(f"{load:11} {placement:11} {r['sent/s']:9.0f} {r['acked/s']:9.0f} "
-                      f"{r['recv/s']:9.0f} {r['p50']:8.0f} {r['p99']:8.0f} {r['received']:9} "
-                      f"{r['lost']:8} {r['dup']:4}", flush=True)
+                      f"{r['recv/s']:9.0f} {r['p50']:8.0f} {r['p99']:8.0f} {r['sent']:9} "
+                      f"{r['received']:9} {r['lost']:8} {dropped:8} {r['dup']:4}  "
+                      f"{by_reason or ''}", flush=True)
                 time.sleep(2)  # let the nodes settle between runs
     finally:
         for n in nodes:

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <mutex>
 
+#include "broker/cluster/durable_routes.h"
 #include "broker/cluster/outbox.h"
 #include "broker/cluster/retained_versions.h"
 #include "broker/cluster/routes.h"
@@ -195,6 +196,74 @@ TEST(DurableRoutes, WithdrawingADownNodeKeepsItsDurableRoutes) {
   diff = r.replace(7, {"a"});
   EXPECT_EQ(diff.size(), 3u);
   EXPECT_FALSE(r.durable(7, "b"));
+}
+
+// What a node keeps on disk of another node's durable routes follows every way the set changes
+// (snapshot, delta, removed filter), and survives a reopen; a snapshot without them forgets them.
+TEST_F(DurableTest, DurableRoutesOfOtherNodesFollowTheirChangesAcrossAReopen) {
+  auto store_changes = [](RemoteRoutes& r, DurableRouteStore& s) {
+    for (const auto& c : r.take_durable_changes()) {
+      s.record(c.node == 7 ? "n7" : "n8", c.filter, c.durable);
+    }
+    s.commit();
+  };
+  auto sorted = [](std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  {
+    RemoteRoutes r;
+    DurableRouteStore s(db.get());
+    EXPECT_TRUE(s.load().empty());
+    r.replace(7, {"a", "b", "c", "d"});
+    r.set_durable(7, {"a", "b", "zzz"});  // zzz: not a route of the node
+    r.replace(8, {"x"});
+    r.set_durable(8, {"x"});
+    store_changes(r, s);
+    r.change_durable(7, {"c"}, {"a"});
+    r.apply(7, {}, {"b"});  // its last subscriber left: no longer durable either
+    r.withdraw_transient(7);
+    store_changes(r, s);
+    EXPECT_EQ(sorted(r.durable_filters(7)), (std::vector<std::string>{"c"}));
+  }
+  open();
+  {
+    DurableRouteStore s(db.get());
+    auto loaded = s.load();
+    ASSERT_EQ(loaded.size(), 2u);
+    EXPECT_EQ(loaded["n7"], (std::vector<std::string>{"c"}));
+    EXPECT_EQ(loaded["n8"], (std::vector<std::string>{"x"}));
+    // n8 returns; its snapshot has no persistent session any more.
+    RemoteRoutes r;
+    r.replace(8, {"x"});
+    r.set_durable(8, {"x"});
+    r.take_durable_changes();
+    r.replace(8, {"x", "y"});
+    r.set_durable(8, {});
+    store_changes(r, s);
+  }
+  open();
+  DurableRouteStore s(db.get());
+  auto loaded = s.load();
+  ASSERT_EQ(loaded.size(), 1u);
+  EXPECT_EQ(loaded.begin()->first, "n7");
+}
+
+TEST(DurableRoutes, ChangesAreReportedOnceEach) {
+  RemoteRoutes r;
+  r.replace(7, {"a", "b"});
+  r.set_durable(7, {"a"});
+  r.set_durable(7, {"a"});         // no change
+  r.change_durable(7, {"a"}, {});  // nor this
+  auto c = r.take_durable_changes();
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].filter, "a");
+  EXPECT_TRUE(c[0].durable);
+  r.replace(7, {"b"});  // a left the node's routes
+  c = r.take_durable_changes();
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_FALSE(c[0].durable);
+  EXPECT_TRUE(r.take_durable_changes().empty());
 }
 
 }  // namespace
