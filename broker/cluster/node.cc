@@ -172,7 +172,8 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService, Sessio
       load_durable_routes();
       for (Outbox::Stored& o : outbox->load()) {
         Peer& p = peer(o.peer);
-        p.pending.push_back({p.next_forward_id++, std::move(o.message), nullptr, o.key});
+        p.pending.push_back(
+            {p.next_forward_id++, std::move(o.message), nullptr, o.key, std::move(o.shared)});
       }
     }
     spdlog::info("cluster: node {} listening on {} (advertised as {}), seeds [{}]{}", name, listen,
@@ -345,7 +346,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService, Sessio
       return true;
     }
     auto join = std::exchange(f.join, nullptr);
-    f.outbox_key = outbox->add(p.name, f.message, [this, join] {
+    f.outbox_key = outbox->add(p.name, f.message, f.shared, [this, join] {
       std::unique_lock lock(mu);
       if (stopping) return;  // the workers that would send the PUBACK are gone
       if (join && --join->left == 0 && join->done) deferred.push_back(std::move(join->done));

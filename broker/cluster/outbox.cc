@@ -11,20 +11,57 @@
 namespace meshmq::cluster {
 
 namespace {
-std::string encode(const core::Message& m) {
+void put_u16(std::string& v, std::size_t n) {
+  v.push_back(static_cast<char>(n >> 8));
+  v.push_back(static_cast<char>(n & 0xff));
+}
+
+// Reads a u16 length and that many bytes from the front of `v`; false if `v` is too short.
+bool take(std::string_view& v, std::string_view& out) {
+  if (v.size() < 2) return false;
+  const std::size_t len = storage::read_u16(v);
+  if (v.size() < 2 + len) return false;
+  out = v.substr(2, len);
+  v.remove_prefix(2 + len);
+  return true;
+}
+
+std::string encode(const core::Message& m, const SharedFor& shared) {
   std::string v;
-  v.push_back(static_cast<char>(m.topic.size() >> 8));
-  v.push_back(static_cast<char>(m.topic.size() & 0xff));
+  put_u16(v, 0);
+  v.push_back(1);
+  put_u16(v, m.topic.size());
   v.append(m.topic);
+  v.push_back(shared.only ? 1 : 0);
+  put_u16(v, shared.groups.size());
+  for (const std::string& g : shared.groups) {
+    put_u16(v, g.size());
+    v.append(g);
+  }
   v.append(storage::encode_retained(m));
   return v;
 }
 
-core::MessagePtr decode(std::string_view v) {
-  if (v.size() < 2) return nullptr;
-  const std::size_t len = storage::read_u16(v);
-  if (v.size() < 2 + len) return nullptr;
-  auto m = storage::decode_retained(v.substr(2, len), v.substr(2 + len));
+core::MessagePtr decode(std::string_view v, SharedFor& shared) {
+  const bool versioned = v.size() >= 3 && v[0] == 0 && v[1] == 0;
+  if (versioned) {
+    if (v[2] != 1) return nullptr;
+    v.remove_prefix(3);
+  }
+  std::string_view topic;
+  if (!take(v, topic)) return nullptr;
+  if (versioned) {
+    if (v.size() < 3) return nullptr;
+    shared.only = v[0] != 0;
+    std::size_t n = storage::read_u16(v.substr(1));
+    v.remove_prefix(3);
+    for (; n > 0; --n) {
+      std::string_view g;
+      if (!take(v, g)) return nullptr;
+      shared.groups.emplace_back(g);
+    }
+  }
+  auto m = storage::decode_retained(topic, v);
   if (!m) return nullptr;
   return core::make_message(m->topic, m->payload, m->qos, false, m->received_at);
 }
@@ -59,13 +96,15 @@ std::vector<Outbox::Stored> Outbox::load() {
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const std::string_view k(it->key().data(), it->key().size());
     const auto nul = k.find('\0');
-    core::MessagePtr m = decode(std::string_view(it->value().data(), it->value().size()));
+    SharedFor shared;
+    core::MessagePtr m = decode(std::string_view(it->value().data(), it->value().size()), shared);
     if (nul == std::string_view::npos || k.size() != nul + 9 || !m) {
       spdlog::warn("cluster: dropping a malformed outbox entry ({} bytes of key)", k.size());
       bad.Delete(db_->cf(storage::Cf::kOutbox), it->key());
       continue;
     }
-    Stored s{std::string(k.substr(0, nul)), storage::read_u64(k.substr(nul + 1)), std::move(m)};
+    Stored s{std::string(k.substr(0, nul)), storage::read_u64(k.substr(nul + 1)), std::move(m),
+             std::move(shared)};
     next_key_ = std::max(next_key_, s.key + 1);
     ++sizes_[s.peer];
     ++stored_;
@@ -80,7 +119,7 @@ std::vector<Outbox::Stored> Outbox::load() {
 }
 
 std::uint64_t Outbox::add(const std::string& peer, const core::MessagePtr& message,
-                          std::function<void()> durable) {
+                          const SharedFor& shared, std::function<void()> durable) {
   std::lock_guard lock(mu_);
   std::size_t& size = sizes_[peer];
   if (size >= max_per_peer_) {
@@ -96,7 +135,7 @@ std::uint64_t Outbox::add(const std::string& peer, const core::MessagePtr& messa
   ++stored_;
   const std::uint64_t key = next_key_++;
   ops_.push_back(
-      {key_of(peer, key), db_ ? encode(*message) : std::string("x"), std::move(durable)});
+      {key_of(peer, key), db_ ? encode(*message, shared) : std::string("x"), std::move(durable)});
   cv_.notify_one();
   return key;
 }

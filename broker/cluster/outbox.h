@@ -4,8 +4,14 @@
 // point 4). The node layer keeps the same messages in its in-memory per-peer queue and resends
 // them when the peer returns; this class only makes that queue durable and bounded.
 //
-//   outbox  peer name + '\0' + u64 key (big-endian)  ->  u16 topic length, topic, retained-style
-//                                                         message (storage/encoding.h)
+//   outbox  peer name + '\0' + u64 key (big-endian)  ->  u16 0, u8 version 1, u16 topic length,
+//             topic, u8 shared_only, u16 group count, per group u16 length and "$share/g/f",
+//             retained-style message (storage/encoding.h)
+//
+// The groups are those the message was picked for (shared_forward.h): resent after a restart, it
+// still goes to one member of each, not to the peer's ordinary subscribers. Entries of the first
+// format (u16 topic length, topic, message: no groups) have a non-zero first u16 (a topic is
+// never empty) and still load.
 //
 // Writes and deletes go, in order, through one writer thread, so that the delete of an entry the
 // peer acknowledged quickly can never land before its put. `durable` callbacks run on that thread
@@ -23,6 +29,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "broker/cluster/shared_forward.h"
 #include "broker/core/message.h"
 
 namespace meshmq::storage {
@@ -43,6 +50,7 @@ class Outbox {
     std::string peer;
     std::uint64_t key;
     core::MessagePtr message;
+    SharedFor shared;
   };
   // Entries a previous run left (peers that never acknowledged them), oldest first per peer.
   // Call once, before add().
@@ -51,7 +59,7 @@ class Outbox {
   // Stores a copy for `peer`. Returns its key (never 0), or 0 when the peer already has
   // max_per_peer entries: the message is then dropped, counted and logged (first and every 1000th).
   std::uint64_t add(const std::string& peer, const core::MessagePtr& message,
-                    std::function<void()> durable);
+                    const SharedFor& shared, std::function<void()> durable);
   // The peer acknowledged the entry.
   void remove(const std::string& peer, std::uint64_t key);
 

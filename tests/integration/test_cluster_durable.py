@@ -110,6 +110,42 @@ def test_a_sender_restarted_while_the_node_is_down_still_queues_for_its_sessions
         stop_all(nodes)
 
 
+def test_outbox_entries_for_a_shared_member_keep_their_group_across_a_sender_restart(
+        tmp_path, clients, request):
+    """The only member of a shared group is a persistent session on node 2, which is down: node 1
+    queues the group's messages for it, restarts, and must resend them for that group (node 2
+    has no ordinary subscriber: without the group they would reach no one)."""
+    nodes = start_cluster(tmp_path, count=2)
+    attach(request, nodes)
+    try:
+        wait_formed(nodes)
+        n1, n2 = nodes
+        topic = harness.uid("sharedbox")
+        member_id = harness.uid("member")
+        m = n2.client(member_id, clean_session=False)
+        m.connect()
+        assert m.subscribe(f"$share/g/{topic}", 1) == 1
+        m.disconnect()
+        kill_and_wait_withdrawn(n2, [n1])
+        pub = clients(n1)
+        sent = [f"s{i}".encode() for i in range(10)]
+        for p in sent:
+            pub.publish(topic, p, qos=1, timeout=5)
+        pub.close()
+        n1.kill9()
+        n1.restart()
+        n1.wait_log(r"10 forwards for nodes that were down are still queued")
+        restart_and_rejoin(n2, nodes)
+        m = n2.client(member_id, clean_session=False)
+        m.connect()
+        assert m.session_present
+        assert [x.payload for x in m.expect_messages(len(sent), timeout=15)] == sent
+        m.expect_no_message()
+        m.close()
+    finally:
+        stop_all(nodes)
+
+
 def test_outbox_for_a_down_node_is_bounded_and_drops_are_logged(tmp_path, clients, request):
     nodes = start_cluster(tmp_path, count=2, opts={"cluster.outbox_max_messages": 5})
     attach(request, nodes)

@@ -13,6 +13,7 @@
 #include "broker/cluster/retained_versions.h"
 #include "broker/cluster/routes.h"
 #include "broker/storage/db.h"
+#include "broker/storage/encoding.h"
 
 namespace meshmq::cluster {
 namespace {
@@ -77,11 +78,12 @@ TEST_F(DurableTest, OutboxKeepsUnacknowledgedEntriesAcrossAReopenInOrder) {
     Outbox o(db.get(), 100);
     EXPECT_TRUE(o.load().empty());
     for (int i = 0; i < 5; ++i) {
-      const auto key = o.add("n2", msg("t/" + std::to_string(i), "p" + std::to_string(i)), d.fn());
+      const auto key =
+          o.add("n2", msg("t/" + std::to_string(i), "p" + std::to_string(i)), {}, d.fn());
       ASSERT_NE(key, 0u);
       if (i == 1) acked = key;
     }
-    o.add("n3", msg("x", "y"), d.fn());
+    o.add("n3", msg("x", "y"), {}, d.fn());
     ASSERT_TRUE(d.wait(6));
     o.remove("n2", acked);
     EXPECT_EQ(o.size("n2"), 4u);
@@ -98,16 +100,50 @@ TEST_F(DurableTest, OutboxKeepsUnacknowledgedEntriesAcrossAReopenInOrder) {
                                            "n3:x=y"}));
   EXPECT_EQ(o.size("n2"), 4u);
   // New keys continue after the loaded ones, so they sort after them.
-  EXPECT_GT(o.add("n2", msg("t/5", "p5"), nullptr), loaded.back().key);
+  EXPECT_GT(o.add("n2", msg("t/5", "p5"), {}, nullptr), loaded.back().key);
+}
+
+// An entry keeps the shared groups it was picked for; one written before groups were stored
+// (first format: u16 topic length, topic, message) still loads, without groups.
+TEST_F(DurableTest, OutboxEntriesKeepTheirSharedGroupsAcrossAReopen) {
+  Durable d;
+  {
+    Outbox o(db.get(), 100);
+    o.load();
+    o.add("n2", msg("t/a", "shared"), SharedFor{{"$share/g/t/+", "$queue/t/a"}, true}, d.fn());
+    o.add("n2", msg("t/b", "plain"), {}, d.fn());
+    ASSERT_TRUE(d.wait(2));
+  }
+  std::string old_key = "n2";
+  old_key.push_back('\0');
+  old_key.append(7, '\0');
+  old_key.push_back(static_cast<char>(99));
+  std::string old_value{'\0', '\3'};
+  old_value.append("t/c");
+  old_value.append(storage::encode_retained(*msg("t/c", "old")));
+  db->raw().Put(rocksdb::WriteOptions(), db->cf(storage::Cf::kOutbox), old_key, old_value);
+  open();
+  Outbox o(db.get(), 100);
+  auto loaded = o.load();
+  ASSERT_EQ(loaded.size(), 3u);
+  EXPECT_EQ(loaded[0].message->payload, "shared");
+  EXPECT_EQ(loaded[0].shared.groups, (std::vector<std::string>{"$share/g/t/+", "$queue/t/a"}));
+  EXPECT_TRUE(loaded[0].shared.only);
+  EXPECT_EQ(loaded[1].message->payload, "plain");
+  EXPECT_TRUE(loaded[1].shared.groups.empty());
+  EXPECT_FALSE(loaded[1].shared.only);
+  EXPECT_EQ(loaded[2].message->topic, "t/c");
+  EXPECT_EQ(loaded[2].message->payload, "old");
+  EXPECT_TRUE(loaded[2].shared.groups.empty());
 }
 
 TEST_F(DurableTest, OutboxIsBoundedPerPeerAndCountsDrops) {
   Durable d;
   Outbox o(db.get(), 3);
-  for (int i = 0; i < 3; ++i) EXPECT_NE(o.add("n2", msg("t", "p"), d.fn()), 0u);
-  EXPECT_EQ(o.add("n2", msg("t", "p"), d.fn()), 0u);
-  EXPECT_EQ(o.add("n2", msg("t", "p"), d.fn()), 0u);
-  EXPECT_NE(o.add("n3", msg("t", "p"), d.fn()), 0u);  // another peer has its own bound
+  for (int i = 0; i < 3; ++i) EXPECT_NE(o.add("n2", msg("t", "p"), {}, d.fn()), 0u);
+  EXPECT_EQ(o.add("n2", msg("t", "p"), {}, d.fn()), 0u);
+  EXPECT_EQ(o.add("n2", msg("t", "p"), {}, d.fn()), 0u);
+  EXPECT_NE(o.add("n3", msg("t", "p"), {}, d.fn()), 0u);  // another peer has its own bound
   EXPECT_EQ(o.dropped(), 2u);
   ASSERT_TRUE(d.wait(4));
   EXPECT_EQ(d.count, 4);  // dropped entries never report durable
@@ -117,9 +153,9 @@ TEST(OutboxMemory, WithoutADatabaseEntriesAreBoundedAndReportedAtOnce) {
   Durable d;
   Outbox o(nullptr, 2);
   EXPECT_TRUE(o.load().empty());
-  EXPECT_NE(o.add("n2", msg("t", "p"), d.fn()), 0u);
-  EXPECT_NE(o.add("n2", msg("t", "p"), d.fn()), 0u);
-  EXPECT_EQ(o.add("n2", msg("t", "p"), d.fn()), 0u);
+  EXPECT_NE(o.add("n2", msg("t", "p"), {}, d.fn()), 0u);
+  EXPECT_NE(o.add("n2", msg("t", "p"), {}, d.fn()), 0u);
+  EXPECT_EQ(o.add("n2", msg("t", "p"), {}, d.fn()), 0u);
   EXPECT_TRUE(d.wait(2));
 }
 
