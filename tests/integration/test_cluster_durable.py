@@ -27,6 +27,16 @@ def restart_and_rejoin(node, nodes):
     wait_formed(nodes, since=since, fresh=node)
 
 
+def expect_queued(node, client_id, sent):
+    """The persistent session reconnects on `node` and gets exactly `sent`, in order."""
+    s = node.client(client_id, clean_session=False)
+    s.connect()
+    assert s.session_present
+    assert [m.payload for m in s.expect_messages(len(sent), timeout=15)] == sent
+    s.expect_no_message()
+    s.close()
+
+
 def test_persistent_session_on_a_killed_node_gets_every_message_after_restart(
         tmp_path, clients, request):
     nodes = start_cluster(tmp_path)
@@ -100,12 +110,7 @@ def test_a_sender_restarted_while_the_node_is_down_still_queues_for_its_sessions
             pub.publish(topic, p, qos=1, timeout=5)
 
         restart_and_rejoin(n3, nodes)
-        s = n3.client(sub_id, clean_session=False)
-        s.connect()
-        assert s.session_present
-        assert [m.payload for m in s.expect_messages(len(sent), timeout=15)] == sent
-        s.expect_no_message()
-        s.close()
+        expect_queued(n3, sub_id, sent)
     finally:
         stop_all(nodes)
 
@@ -131,17 +136,11 @@ def test_outbox_entries_for_a_shared_member_keep_their_group_across_a_sender_res
         sent = [f"s{i}".encode() for i in range(10)]
         for p in sent:
             pub.publish(topic, p, qos=1, timeout=5)
-        pub.close()
         n1.kill9()
         n1.restart()
         n1.wait_log(r"10 forwards for nodes that were down are still queued")
         restart_and_rejoin(n2, nodes)
-        m = n2.client(member_id, clean_session=False)
-        m.connect()
-        assert m.session_present
-        assert [x.payload for x in m.expect_messages(len(sent), timeout=15)] == sent
-        m.expect_no_message()
-        m.close()
+        expect_queued(n2, member_id, sent)
     finally:
         stop_all(nodes)
 
