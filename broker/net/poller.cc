@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <boost/asio/detail/reactor.hpp>
+#include <boost/asio/detail/reactor_op.hpp>
 #include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstring>
@@ -11,13 +13,82 @@
 
 namespace meshmq::net {
 
-Poller::Poller(boost::asio::io_context& ctx) : ctx_(ctx), watch_(ctx.get_executor()) {
+namespace asio_detail = boost::asio::detail;
+
+// Asio's reactor operations for sockets (read_some, write_some) first try their system call and,
+// while it would block, wait in the reactor's queue without touching the epoll set; async_wait
+// never tries, so every start re-registers interest with an EPOLL_CTL_MOD. This operation's try
+// is the fetch of the ready sockets, so arming it again after a pass costs no system call.
+// (Asio internals: Boost 1.74's epoll_reactor, as Debian ships it.)
+struct Poller::Watch {
+  struct Op final : asio_detail::reactor_op {
+    explicit Op(Poller* p)
+        : reactor_op(boost::system::error_code(), &Op::perform, &Op::complete), poller(p) {}
+
+    static status perform(reactor_op* base) {
+      Poller* p = static_cast<Op*>(base)->poller;
+      if (p == nullptr) return done;
+      const int n = p->fetch();
+      if (n <= 0) return not_done;  // stays armed: the reactor calls again on the next edge
+      // A full batch may leave sockets unreported: the next arming tries again at once.
+      return n == kBatch ? done : done_and_exhausted;
+    }
+
+    static void complete(void* owner, asio_detail::scheduler_operation* base,
+                         const boost::system::error_code& ec, std::size_t) {
+      auto* op = static_cast<Op*>(base);
+      Poller* p = op->poller;
+      if (p == nullptr) {
+        delete op;  // the poller went first and left it to the reactor
+        return;
+      }
+      p->watch_->armed = false;
+      if (owner == nullptr) return;  // the io_context is being destroyed
+      if (ec) {
+        // Cancelled by stop(); armed again if start() came meanwhile.
+        p->wait();
+        return;
+      }
+      p->dispatch();
+    }
+
+    Poller* poller;
+  };
+
+  Watch(asio_detail::reactor& r, Poller* p) : reactor(r), op(new Op(p)) {}
+
+  asio_detail::reactor& reactor;
+  asio_detail::reactor::per_descriptor_data data = nullptr;
+  Op* op;  // the reactor's while armed, ours otherwise
+  bool armed = false;
+};
+
+Poller::Poller(boost::asio::io_context& ctx) : ctx_(ctx) {
   epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epfd_ < 0) throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
-  watch_.assign(epfd_);  // closes it when destroyed
+  auto& reactor = boost::asio::use_service<asio_detail::reactor>(
+      static_cast<boost::asio::execution_context&>(ctx));
+  reactor.init_task();
+  watch_ = std::make_unique<Watch>(reactor, this);
+  if (const int err = reactor.register_descriptor(epfd_, watch_->data); err != 0) {
+    reactor.cleanup_descriptor_data(watch_->data);
+    delete watch_->op;
+    ::close(epfd_);
+    throw std::runtime_error(std::string("watching the epoll set: ") + std::strerror(err));
+  }
 }
 
-Poller::~Poller() = default;
+Poller::~Poller() {
+  Watch& w = *watch_;
+  if (w.armed) {
+    w.op->poller = nullptr;  // queued in the reactor or the scheduler, which frees it
+  } else {
+    delete w.op;
+  }
+  w.reactor.deregister_descriptor(epfd_, w.data, true);
+  w.reactor.cleanup_descriptor_data(w.data);
+  ::close(epfd_);
+}
 
 void Poller::start() {
   stopped_ = false;
@@ -26,8 +97,7 @@ void Poller::start() {
 
 void Poller::stop() {
   stopped_ = true;
-  boost::system::error_code ignored;
-  watch_.cancel(ignored);
+  watch_->reactor.cancel_ops(epfd_, watch_->data);
 }
 
 int Poller::add(int fd, Client& client) {
@@ -39,33 +109,39 @@ int Poller::add(int fd, Client& client) {
 
 void Poller::remove(int fd, Client& client) {
   ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
-  // The client may be gone before the rest of this batch is dispatched.
-  for (int i = batch_next_ + 1; i < batch_size_; ++i) {
+  // The client may be gone before the rest of the fetched batch is dispatched.
+  for (int i = dispatching_ ? batch_next_ + 1 : 0; i < batch_size_; ++i) {
     if (events_[i].data.ptr == &client) events_[i].data.ptr = nullptr;
   }
 }
 
 void Poller::wait() {
-  if (stopped_) return;
-  // Asio watches the epoll descriptor edge-triggered too: wait() is only called once a
-  // dispatch() found fewer ready sockets than it asked for, so none is left unreported. Nothing
-  // can become ready unseen in between: the worker runs this and the reactor on one thread.
-  watch_.async_wait(Descriptor::wait_read, [this](const boost::system::error_code& ec) {
-    if (!ec) dispatch();
-  });
+  Watch& w = *watch_;
+  if (stopped_ || w.armed) return;
+  w.armed = true;
+  // Speculative: fetches at once what became ready during the pass, and otherwise waits in the
+  // reactor's queue. The reactor, this and dispatch() run on one thread: an edge of the epoll
+  // descriptor while the operation is out of the queue is seen at the next arming.
+  w.reactor.start_op(asio_detail::reactor::read_op, epfd_, w.data, w.op, false, true);
 }
 
-void Poller::dispatch() {
-  if (stopped_) return;
+int Poller::fetch() {
   const int n = ::epoll_wait(epfd_, events_.data(), kBatch, 0);
   if (n < 0) {
     if (errno != EINTR) spdlog::error("epoll_wait: {}", std::strerror(errno));
-    wait();
+    return -1;
+  }
+  batch_size_ = n;
+  return n;
+}
+
+void Poller::dispatch() {
+  if (stopped_) {
+    batch_size_ = 0;
     return;
   }
   dispatching_ = true;
-  batch_size_ = n;
-  for (batch_next_ = 0; batch_next_ < n; ++batch_next_) {
+  for (batch_next_ = 0; batch_next_ < batch_size_; ++batch_next_) {
     if (auto* client = static_cast<Client*>(events_[batch_next_].data.ptr)) {
       client->on_poll_events(events_[batch_next_].events);
     }
@@ -73,12 +149,7 @@ void Poller::dispatch() {
   batch_size_ = batch_next_ = 0;
   dispatching_ = false;
   run_deferred();
-  if (n == kBatch) {
-    // More may be ready: look again, after the handlers queued meanwhile.
-    boost::asio::post(ctx_, [this] { dispatch(); });
-  } else {
-    wait();
-  }
+  wait();
 }
 
 void Poller::defer(std::shared_ptr<Client> client) {

@@ -3,7 +3,10 @@
 // wait an operation object (~100 bytes), which a million idle connections pay for doing nothing;
 // a socket here costs the kernel's epoll item and nothing in the broker beyond the connection
 // itself. Sockets are registered once, edge-triggered for input and output, and never modified:
-// no epoll_ctl per read or write.
+// no epoll_ctl per read or write. Nor per pass: the io_context's reactor watches the epoll
+// descriptor through an operation of our own that stays armed without an epoll_ctl (Asio's
+// async_wait costs an EPOLL_CTL_MOD each time it is started, one per event-loop pass), and
+// that fetches the ready sockets when the reactor reports the descriptor.
 //
 // Threading: one poller per worker; every method runs on that worker.
 #pragma once
@@ -12,7 +15,6 @@
 
 #include <array>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/posix/basic_stream_descriptor.hpp>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -35,7 +37,7 @@ class Poller {
   explicit Poller(boost::asio::io_context& ctx);
   Poller(const Poller&) = delete;
   Poller& operator=(const Poller&) = delete;
-  ~Poller();
+  ~Poller();  // before the io_context's destruction
 
   void start();
   void stop();  // stops watching: the io_context may then run out of work
@@ -51,19 +53,19 @@ class Poller {
   void defer(std::shared_ptr<Client> client);
 
  private:
-  using Descriptor =
-      boost::asio::posix::basic_stream_descriptor<boost::asio::io_context::executor_type>;
+  struct Watch;  // the reactor registration and its operation (poller.cc)
   static constexpr int kBatch = 256;
 
   void wait();
+  int fetch();  // epoll_wait without blocking into events_: the count, or -1
   void dispatch();
   void run_deferred();
 
   boost::asio::io_context& ctx_;
-  Descriptor watch_;
   int epfd_ = -1;
+  std::unique_ptr<Watch> watch_;
   std::array<epoll_event, kBatch> events_{};
-  int batch_size_ = 0;  // events_ being dispatched, and the index of the current one
+  int batch_size_ = 0;  // events_ fetched for dispatch, and the index of the current one
   int batch_next_ = 0;
   bool dispatching_ = false;
   bool deferred_posted_ = false;
