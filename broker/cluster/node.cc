@@ -123,11 +123,13 @@ struct Waiter {  // a SUBACK waiting for peers to acknowledge route changes up t
 struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService, SessionLink::Host {
   Impl(const config::Config& config, core::Broker& b, core::RetainedStore& r, storage::Db* db)
       : cfg(config.cluster),
+        handover_budget(std::chrono::seconds(config.node.shutdown_grace_s) / 2),
         name(config.node.name),
         broker(b),
         retained(r),
         detector(std::chrono::seconds(cfg.down_after_s), std::chrono::seconds(cfg.route_grace_s)),
-        sessions(name, b, mu, deferred, *this, std::chrono::seconds(cfg.takeover_timeout_s)) {
+        sessions(name, b, mu, deferred, *this, std::chrono::seconds(cfg.takeover_timeout_s),
+                 std::chrono::seconds(cfg.takeover_timeout_s + cfg.route_ack_timeout_s + 1)) {
     outbox = std::make_unique<Outbox>(db, cfg.outbox_max_messages);
     durable_routes = std::make_unique<DurableRouteStore>(db);
     versions =
@@ -654,7 +656,16 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService, Sessio
         sessions.on_claim(p.name, f.session_claim(), self);
         break;
       case pb::Frame::kSessionList:
-        sessions.on_list(p.name, f.session_list());
+        sessions.on_list(p.name, f.session_list(), self);
+        break;
+      case pb::Frame::kSessionPark:
+        sessions.on_park(p.name, f.session_park());
+        break;
+      case pb::Frame::kSessionInstalled:
+        sessions.on_installed(p.name, f.session_installed());
+        break;
+      case pb::Frame::kSessionMerge:
+        sessions.on_merge(p.name, f.session_merge());
         break;
       default:
         break;
@@ -787,6 +798,9 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService, Sessio
         break;
       case pb::Frame::kSessionAnswer:
         sessions.on_answer(p.name, f.session_answer());
+        break;
+      case pb::Frame::kSessionMerge:  // a partition's losing copy, answering our SessionList
+        sessions.on_merge(p.name, f.session_merge());
         break;
       default:
         break;
@@ -950,10 +964,24 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService, Sessio
 
   // ---------------------------------------------------------------- graceful stop, readiness
 
-  // This node stops: every peer that has our routes withdraws them and acknowledges (RouteAck).
+  // This node stops: its persistent sessions move to peers first (their routes with them), then
+  // every peer that has our routes withdraws them and acknowledges (RouteAck).
   void leave(std::function<void()> done) {
     std::unique_lock lock(mu);
-    if (stopping || leaving) {
+    if (stopping || leaving || departing) {
+      deferred.push_back(std::move(done));
+      run_deferred(lock);
+      return;
+    }
+    departing = true;
+    sessions.depart(Clock::now() + handover_budget,
+                    [this, done = std::move(done)]() mutable { send_leave(std::move(done)); });
+    run_deferred(lock);
+  }
+
+  void send_leave(std::function<void()> done) {
+    std::unique_lock lock(mu);
+    if (stopping) {
       deferred.push_back(std::move(done));
       run_deferred(lock);
       return;
@@ -1065,6 +1093,13 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService, Sessio
     }
     return out;
   }
+  std::vector<std::string> handover_peers() override {
+    std::vector<std::string> out;
+    for (const std::string& n : ready_peers()) {
+      if (detector.state(n) == PeerState::kUp) out.push_back(n);
+    }
+    return out;
+  }
   void send(const std::string& peer, pb::Frame frame) override {
     auto it = peers.find(peer);
     if (it != peers.end() && it->second.out_ready) it->second.out->write(std::move(frame));
@@ -1073,6 +1108,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService, Sessio
   // ---------------------------------------------------------------- state
 
   const config::ClusterConfig cfg;
+  const std::chrono::seconds handover_budget;  // of node.shutdown_grace
   const std::string name;
   std::string advertise;
   std::uint64_t incarnation = 0;
@@ -1084,7 +1120,8 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService, Sessio
 
   std::mutex mu;  // everything below
   bool stopping = false;
-  bool leaving = false;        // leave() ran: local route changes are no longer announced
+  bool departing = false;      // leave() ran: sessions are being handed over
+  bool leaving = false;        // Leave sent: local route changes are no longer announced
   bool forwards_held = false;  // hold_forwards() ran
   std::atomic<bool> joined{false};
   bool dns_resolved = false;

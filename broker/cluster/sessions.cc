@@ -72,6 +72,11 @@ bool SessionClaims::on_answer(std::uint64_t id, const std::string& peer, bool co
   return true;
 }
 
+bool SessionClaims::has_session(std::uint64_t id) const {
+  auto it = pending_.find(id);
+  return it != pending_.end() && it->second.session.has_value();
+}
+
 void SessionClaims::peer_gone(const std::string& peer) {
   for (auto& [id, p] : pending_) {
     if (!p.finishing) p.waiting.erase(peer);

@@ -78,6 +78,9 @@ class SessionClaims {
   // A peer's answer to our claim `id` (unknown ids — late answers — are ignored: false).
   bool on_answer(std::uint64_t id, const std::string& peer, bool conflict,
                  const ClaimVersion& theirs, std::optional<Snapshot> session);
+  // True when the pending claim `id` already got a session (a second one only comes after a
+  // partition or a race; the caller keeps it apart).
+  bool has_session(std::uint64_t id) const;
   // A peer whose stream ended answers nothing: no claim waits for it any more.
   void peer_gone(const std::string& peer);
 

@@ -75,67 +75,142 @@ void Broker::claimed(std::shared_ptr<Connection> conn, bool clean_session, Sessi
     refuse_moved(conn);
     return;
   }
-  if (claim.handed_over && !clean_session &&
-      adopt(conn, std::move(*claim.handed_over), claim.from)) {
-    return;  // connects once the session's routes are in
+  if (claim.handed_over && !clean_session) {
+    if (adopt(conn, std::move(*claim.handed_over), claim.from, std::move(claim.installed))) {
+      return;  // connects once the session's routes are in
+    }
   }
   connect_local(std::move(conn), clean_session, false);
 }
 
 bool Broker::adopt(const std::shared_ptr<Connection>& conn, Session::Snapshot snapshot,
-                   const std::string& from) {
-  const std::size_t owner = conn->worker();
-  auto session = make_session(snapshot.client_id, false, owner);
-  session->restore(std::move(snapshot));  // not yet shared: any thread may fill it
-  std::lock_guard lock(registry_mu_);
-  if (registry_.contains(std::string_view(session->client_id()))) {
-    spdlog::warn("session {} handed over by node {} dropped: this node holds one for the id too",
-                 session->client_id(), from);
+                   const std::string& from, std::function<void()> installed) {
+  // A session for the id may have appeared here meanwhile (parked by a stopping node, say): the
+  // handed one joins it, and the CONNECT takes it over as usual.
+  return take_in(std::move(snapshot), conn->worker(), "taken over from", from, installed,
+                 [this, conn, installed](const SessionPtr& session) {
+                   // Routes are in on every node that is up: publishes after the CONNACK reach
+                   // this node. The old node hears it first, so that its copy stops collecting.
+                   after_durable([this, conn, session, installed](bool ok) {
+                     if (!ok) {
+                       conn->close("storage failed: the session taken over could not be stored");
+                       return;
+                     }
+                     if (installed) installed();
+                     if (session->moved()) {
+                       refuse_moved(conn);
+                       return;
+                     }
+                     connect_local(conn, false, true);
+                   });
+                 });
+}
+
+bool Broker::take_in(Session::Snapshot state, std::size_t owner, const char* how,
+                     const std::string& from, std::function<void()> installed,
+                     std::function<void(const SessionPtr&)> then) {
+  std::unique_lock lock(registry_mu_);
+  auto it = registry_.find(std::string_view(state.client_id));
+  if (it != registry_.end()) {
+    SessionPtr existing = *it;
+    lock.unlock();
+    merge_into(existing, std::move(state), std::move(installed));
     return false;
   }
+  auto session = make_session(state.client_id, false, owner);
+  session->restore(std::move(state));  // not yet shared: any thread may fill it
   // Posted before the session becomes visible in the registry: whatever finds it there (a
   // takeover, a hand_over) is posted to the owner later and runs after the install.
-  executor_.post(owner, [this, session, conn, from] {
-    spdlog::info("session {} taken over from node {} ({} subscriptions, {} queued, {} inflight)",
-                 session->client_id(), from, session->subscriptions().size(),
+  executor_.post(owner, [this, session, how, from, then = std::move(then)] {
+    spdlog::info("session {} {} node {} ({} subscriptions, {} queued, {} inflight)",
+                 session->client_id(), how, from, session->subscriptions().size(),
                  session->queued_count(), session->inflight_count());
-    install_adopted(session, [this, conn, session] {
-      if (session->moved()) {
-        refuse_moved(conn);
-        return;
-      }
-      // Routes are in on every node that is up: publishes after the CONNACK reach this node.
-      connect_local(conn, false, true);
-    });
+    install_adopted(session, [session, then] { then(session); });
   });
   registry_.insert(session);
   return true;
 }
 
+void Broker::store_whole(const Session& s) {
+  sessions_.session_created(s);
+  const Session::Snapshot state = s.snapshot();
+  for (const auto& [filter, qos] : state.subscriptions) sessions_.subscription_set(s, filter, qos);
+  for (const Session::Queued& q : state.queue) sessions_.message_queued(s, q.seq, q.out);
+  for (const Session::Inflight& f : state.inflight) {
+    sessions_.inflight_sent(s, f.seq, f.packet_id, f.out);
+    if (f.awaiting_pubcomp) sessions_.inflight_pubrec(s, f.seq, f.packet_id);
+  }
+  for (std::uint16_t id : state.inbound_qos2) sessions_.inbound_qos2_held(s, id);
+  sessions_.session_offline(s);
+}
+
+void Broker::when_durable(std::function<void()> then) {
+  after_durable([then = std::move(then)](bool ok) {
+    if (!ok) {
+      spdlog::error("a session taken from another node could not be stored: its old node keeps it");
+      return;
+    }
+    then();
+  });
+}
+
+void Broker::absorb(Session::Snapshot state, const std::string& from,
+                    std::function<void()> installed) {
+  const std::size_t owner = home_worker(state.client_id);
+  take_in(std::move(state), owner, "parked here by", from, installed,
+          [this, installed](const SessionPtr&) {
+            if (installed) when_durable(installed);
+          });
+}
+
+std::size_t Broker::home_worker(const std::string& client_id) const {
+  return std::hash<std::string>{}(client_id) % std::max<std::size_t>(1, workers_.size());
+}
+
+void Broker::merge_into(const SessionPtr& session, Session::Snapshot state,
+                        std::function<void()> installed) {
+  on_owner(session, [this, state = std::move(state),
+                     installed = std::move(installed)](const SessionPtr& s) mutable {
+    if (s->discarded()) {  // replaced or ended meanwhile: the registry has the current state
+      unregister(s);       // (if it still names this one, it must not be found again)
+      absorb(std::move(state), "this node", std::move(installed));
+      return;
+    }
+    WorkerCounters& c = counters(executor_.current());
+    std::vector<RouteChange> changes;
+    for (const auto& [filter, qos] : state.subscriptions) {
+      if (s->subscriptions().contains(filter)) continue;  // the client's own choice stands
+      s->subscriptions().insert_or_assign(filter, qos);
+      if (s->persistent()) sessions_.subscription_set(*s, filter, qos);
+      changes.push_back({filter, qos, true, true});
+    }
+    for (std::uint16_t id : state.inbound_qos2) s->begin_inbound_qos2(id);
+    // After what the session holds: a message may arrive twice (at least once), none is lost.
+    for (const Session::Inflight& f : state.inflight)
+      s->deliver(f.out.message, f.out.qos, false, c);
+    for (const Session::Queued& q : state.queue) s->deliver(q.out.message, q.out.qos, false, c);
+    spdlog::info("session {}: {} subscriptions and {} messages from another node added",
+                 s->client_id(), changes.size(), state.inflight.size() + state.queue.size());
+    update_routes(s, std::move(changes), [this, installed = std::move(installed)] {
+      if (installed) when_durable(installed);
+    });
+  });
+}
+
 void Broker::install_adopted(const SessionPtr& s, std::function<void()> then) {
   // restore() reports nothing to the store: write the whole session, as it is now ours.
-  sessions_.session_created(*s);
-  const Session::Snapshot state = s->snapshot();
-  for (const auto& [filter, qos] : state.subscriptions) sessions_.subscription_set(*s, filter, qos);
-  for (const Session::Queued& q : state.queue) sessions_.message_queued(*s, q.seq, q.out);
-  for (const Session::Inflight& f : state.inflight) {
-    sessions_.inflight_sent(*s, f.seq, f.packet_id, f.out);
-    if (f.awaiting_pubcomp) sessions_.inflight_pubrec(*s, f.seq, f.packet_id);
-  }
-  for (std::uint16_t id : state.inbound_qos2) sessions_.inbound_qos2_held(*s, id);
-  sessions_.session_offline(*s);
+  store_whole(*s);
   Worker& w = *workers_[s->owner()];
   w.counters.queued_messages.add(static_cast<std::int64_t>(s->queued_count()));
   w.counters.inflight_messages.add(static_cast<std::int64_t>(s->inflight_count()));
   w.offline.insert(s);
   std::vector<RouteChange> changes;
-  for (const auto& [filter, qos] : state.subscriptions)
-    changes.push_back({filter, qos, true, true});
+  for (const auto& [filter, qos] : s->subscriptions()) changes.push_back({filter, qos, true, true});
   update_routes(s, std::move(changes), std::move(then));
 }
 
 void Broker::hand_over(const std::string& client_id, bool clean, const std::string& to,
-                       std::function<void(std::optional<Session::Snapshot>)> done) {
+                       HandOverDone done, HandOverMode mode) {
   SessionPtr session;
   {
     std::lock_guard lock(registry_mu_);
@@ -143,39 +218,129 @@ void Broker::hand_over(const std::string& client_id, bool clean, const std::stri
     if (it != registry_.end()) session = *it;
   }
   if (!session) {
+    done(std::nullopt, 0);
+    return;
+  }
+  on_owner(std::move(session),
+           [this, clean, to, mode, done = std::move(done)](const SessionPtr& s) {
+             if (s->discarded() || s->moved()) {
+               // Replaced, ended or handed over meanwhile: the registry has the current state.
+               hand_over(s->client_id(), clean, to, done, mode);
+               return;
+             }
+             const bool leaving = mode == HandOverMode::kLeaving;
+             s->mark_moved();
+             if (Connection* old = s->connection()) {
+               // As MQTT-3.1.4-2 on one node: closed without DISCONNECT, so its will goes out; a
+               // stopping node's clients reconnect elsewhere and publish no will (README "Graceful
+               // stop").
+               old->close("session taken over by a connection on node " + to, !leaving);
+             }
+             if (s->discarded()) {  // a clean session: it ended with its connection
+               done(std::nullopt, 0);
+               return;
+             }
+             workers_[executor_.current()]->offline.erase(s);
+             if (clean || !s->persistent() || mode == HandOverMode::kNoGhost) {
+               std::optional<Session::Snapshot> state;
+               if (!clean && s->persistent()) state = s->snapshot();
+               spdlog::info("session {} {} node {}", s->client_id(),
+                            state ? "handed over to" : "discarded for a clean session on", to);
+               unregister(s);
+               discard(s);  // deletes it from the store and withdraws its routes
+               done(std::move(state), 0);
+               return;
+             }
+             Session::Snapshot state = s->snapshot();
+             spdlog::info("session {} handed over to node {}", s->client_id(), to);
+             std::uint64_t handed_seq = 0;
+             for (const auto& f : state.inflight) handed_seq = std::max(handed_seq, f.seq);
+             for (const auto& q : state.queue) handed_seq = std::max(handed_seq, q.seq);
+             if (!leaving) {
+               // Deleted before the id is free here (see RocksSessionStore::session_ended): a new
+               // session for it on this node never shares its keys with the ghost.
+               sessions_.session_ended(*s);
+               s->detach_store();
+             }
+             std::uint64_t ghost = 0;
+             {
+               std::lock_guard lock(registry_mu_);
+               auto it = registry_.find(std::string_view(s->client_id()));
+               if (it != registry_.end() && *it == s) registry_.erase(it);
+               ghost = next_ghost_++;
+               ghosts_[ghost] = {s, handed_seq};
+             }
+             done(std::move(state), ghost);
+           });
+}
+
+void Broker::finish_handover(std::uint64_t ghost, bool installed,
+                             std::function<void(std::optional<Session::Snapshot>)> done) {
+  Ghost g;
+  {
+    std::lock_guard lock(registry_mu_);
+    auto it = ghosts_.find(ghost);
+    if (it != ghosts_.end()) {
+      g = std::move(it->second);
+      ghosts_.erase(it);
+    }
+  }
+  if (!g.session) {
     done(std::nullopt);
     return;
   }
-  on_owner(std::move(session), [this, clean, to, done = std::move(done)](const SessionPtr& s) {
-    if (s->discarded()) {  // replaced or ended meanwhile: the registry has the current state
-      hand_over(s->client_id(), clean, to, done);
+  on_owner(g.session, [this, g, installed, done = std::move(done)](const SessionPtr& s) {
+    if (installed) {
+      Session::Snapshot tail = s->snapshot();
+      std::erase_if(tail.queue, [&](const Session::Queued& q) { return q.seq <= g.handed_seq; });
+      tail.subscriptions.clear();
+      tail.inflight.clear();
+      tail.inbound_qos2.clear();
+      discard(s);  // its routes go only now: the new node's are in everywhere
+      if (tail.queue.empty()) {
+        done(std::nullopt);
+      } else {
+        done(std::move(tail));
+      }
       return;
     }
-    s->mark_moved();
-    if (Connection* old = s->connection()) {
-      // As MQTT-3.1.4-2 on one node: closed without DISCONNECT, so its will goes out.
-      old->close("session taken over by a connection on node " + to);
+    SessionPtr current;
+    {
+      std::lock_guard lock(registry_mu_);
+      auto it = registry_.find(std::string_view(s->client_id()));
+      if (it == registry_.end()) {
+        registry_.insert(s);
+      } else {
+        current = *it;
+      }
     }
-    if (s->discarded()) {  // a clean session: it ended with its connection
+    if (current) {  // the id has a new session here meanwhile: the ghost's state goes into it
+      Session::Snapshot state = s->snapshot();
+      s->detach_store();  // its keys are the new session's now
+      discard(s);
+      merge_into(current, std::move(state), nullptr);
       done(std::nullopt);
       return;
     }
-    workers_[executor_.current()]->offline.erase(s);
-    std::optional<Session::Snapshot> state;
-    if (!clean && s->persistent()) state = s->snapshot();
-    spdlog::info("session {} {} node {}", s->client_id(),
-                 state ? "handed over to" : "discarded for a clean session on", to);
-    unregister(s);
-    discard(s);  // deletes it from the store and withdraws its routes
-    done(std::move(state));
+    spdlog::warn("session {}: its new node did not confirm the handover: kept here",
+                 s->client_id());
+    s->mark_moved(false);
+    if (s->store_detached()) {
+      s->detach_store(false);
+      store_whole(*s);
+    }
+    workers_[executor_.current()]->offline.insert(s);
+    done(std::nullopt);
   });
 }
 
-std::vector<std::string> Broker::client_ids() {
+std::vector<std::string> Broker::client_ids(bool persistent_only) {
   std::lock_guard lock(registry_mu_);
   std::vector<std::string> ids;
   ids.reserve(registry_.size());
-  for (const SessionPtr& s : registry_) ids.push_back(s->client_id());
+  for (const SessionPtr& s : registry_) {
+    if (!persistent_only || s->persistent()) ids.push_back(s->client_id());
+  }
   return ids;
 }
 
@@ -303,7 +468,7 @@ void Broker::discard(const SessionPtr& session) {
   WorkerCounters& c = counters(executor_.current());
   c.queued_messages.sub(static_cast<std::int64_t>(session->queued_count()));
   c.inflight_messages.sub(static_cast<std::int64_t>(session->inflight_count()));
-  if (session->persistent()) sessions_.session_ended(*session);
+  if (session->persistent() && !session->store_detached()) sessions_.session_ended(*session);
   std::vector<RouteChange> changes;
   for (auto& [filter, qos] : session->subscriptions()) changes.push_back({filter, qos, false});
   session->subscriptions().clear();
@@ -328,8 +493,7 @@ void Broker::tick(std::size_t worker, Clock::time_point now) {
 }
 
 void Broker::restore_session(Session::Snapshot snapshot) {
-  const std::size_t owner =
-      std::hash<std::string>{}(snapshot.client_id) % std::max<std::size_t>(1, workers_.size());
+  const std::size_t owner = home_worker(snapshot.client_id);
   auto session = make_session(snapshot.client_id, false, owner);
   for (const auto& [filter, qos] : snapshot.subscriptions) {
     // Granted under rules this process never saw: checked at each delivery (generation 0).

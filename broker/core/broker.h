@@ -107,13 +107,32 @@ class Broker {
   // per-worker batches).
   void set_remote_retained(MessagePtr message);
   // Another node claimed client_id (README "Sessions across nodes"): closes the client's
-  // connection here (its will goes out, as for a takeover on one node), deletes the session
-  // (store and routes included) and runs done(state) on a worker: the persistent session's state
+  // connection here (its will goes out, as for a takeover on one node, unless kLeaving: this
+  // node is stopping) and runs done(state, ghost) on a worker: the persistent session's state
   // unless `clean`, nullopt when there was none. `to` names the claiming node, for the log.
-  void hand_over(const std::string& client_id, bool clean, const std::string& to,
-                 std::function<void(std::optional<Session::Snapshot>)> done);
-  // Every client id with a session here (connected or not).
-  std::vector<std::string> client_ids();
+  // A clean claim discards the session. Otherwise the session leaves the registry but stays in
+  // the tries, and its routes with it, as a *ghost* (id `ghost`) that collects what is still
+  // routed here until finish_handover(): the new node's routes are not everywhere yet. The ghost
+  // is deleted from the store at once, with kLeaving only once the new node confirmed. kNoGhost:
+  // discarded at once, like a clean claim, but the state is returned (a partition's loser).
+  enum class HandOverMode { kGhost, kLeaving, kNoGhost };
+  using HandOverDone = std::function<void(std::optional<Session::Snapshot>, std::uint64_t ghost)>;
+  void hand_over(const std::string& client_id, bool clean, const std::string& to, HandOverDone done,
+                 HandOverMode mode = HandOverMode::kGhost);
+  // The node that took the ghost's session confirmed it (`installed`): the ghost is discarded
+  // (store, routes) and done(tail) gets what it received after the hand_over snapshot, for that
+  // node. Not confirmed: the session stays here after all (written back to the store, registered
+  // again; merged into a session the id got here meanwhile) and done(nullopt). On a worker.
+  void finish_handover(std::uint64_t ghost, bool installed,
+                       std::function<void(std::optional<Session::Snapshot> tail)> done);
+  // A session state from another node outside a CONNECT (a stopping node's parked session, a
+  // handover answered after its claim timed out, a ghost's tail): merged into the session the id
+  // has here (subscriptions added, messages delivered after what it holds: at least once), or
+  // kept as a parked session. `installed` as in SessionClaim. Registers before it returns.
+  void absorb(Session::Snapshot state, const std::string& from,
+              std::function<void()> installed = nullptr);
+  // Every client id with a session here (connected or not); `persistent_only` skips clean ones.
+  std::vector<std::string> client_ids(bool persistent_only = false);
 
   // Runs done(ok) on the calling worker once everything the last publish() on this worker changed
   // is durable, on every worker it reached (deliveries to sessions owned elsewhere included), and
@@ -221,10 +240,27 @@ class Broker {
   void connect_local(std::shared_ptr<Connection> conn, bool clean_session, bool on_conn_worker);
   void claimed(std::shared_ptr<Connection> conn, bool clean_session, SessionClaim claim);
   // Registers a session another node handed over and, on its owner worker, stores it and adds its
-  // routes, then connects `conn` to it. False when this node already holds one for the id.
+  // routes, then connects `conn` to it. False when this node already holds one for the id: the
+  // state is merged into that one.
   bool adopt(const std::shared_ptr<Connection>& conn, Session::Snapshot snapshot,
-             const std::string& from);
+             const std::string& from, std::function<void()> installed);
   void install_adopted(const SessionPtr& session, std::function<void()> then);
+  // Registers a session made from `state` on `owner` and installs it there, then runs
+  // then(session) on the owner once its routes are in; or, when the id has a session here
+  // already, merges `state` into that one (`installed` once durable) and returns false. `how`
+  // and `from` are for the log.
+  bool take_in(Session::Snapshot state, std::size_t owner, const char* how, const std::string& from,
+               std::function<void()> installed, std::function<void(const SessionPtr&)> then);
+  // Where a session with no connection lives (restored from disk, parked by another node).
+  std::size_t home_worker(const std::string& client_id) const;
+  // Reports a whole session to the store (it came from elsewhere, or back from a ghost).
+  void store_whole(const Session& session);
+  // Adds `state` to `session` on its owner worker (see absorb), then runs installed.
+  void merge_into(const SessionPtr& session, Session::Snapshot state,
+                  std::function<void()> installed);
+  // Runs `then` once the calling worker's store changes are durable (not at all if the store
+  // failed: the old node keeps the session).
+  void when_durable(std::function<void()> then);
   void refuse_moved(const std::shared_ptr<Connection>& conn);  // CONNACK 3, on conn's worker
   void takeover(SessionPtr existing, std::shared_ptr<Connection> conn, bool clean_session);
   void discard(const SessionPtr& session);
@@ -283,6 +319,12 @@ class Broker {
   };
   std::mutex registry_mu_;
   std::unordered_set<SessionPtr, IdHash, IdEqual> registry_;
+  struct Ghost {
+    SessionPtr session;
+    std::uint64_t handed_seq = 0;  // queue entries above it came after the snapshot
+  };
+  std::unordered_map<std::uint64_t, Ghost> ghosts_;  // under registry_mu_
+  std::uint64_t next_ghost_ = 1;
   std::atomic<std::uint64_t> assigned_ids_{0};
   std::atomic<std::int64_t> subscription_count_{0};
   std::atomic<std::size_t> route_count_{0};

@@ -44,6 +44,9 @@ struct SessionClaim {
   // The persistent session another node gave up for this connection (never with clean session).
   std::optional<Session::Snapshot> handed_over;
   std::string from;  // the node it came from, for the log
+  // Set with handed_over: the core runs it (on any thread) once the session is durable here and
+  // its routes are in on the nodes that are up; the old node then lets go of its copy.
+  std::function<void()> installed = nullptr;
 };
 
 class ClusterLink {

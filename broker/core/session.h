@@ -74,7 +74,11 @@ class Session {
   // Handed over to another node (Broker::hand_over): a local connection still waiting to attach
   // to it lost to the newer CONNECT there.
   bool moved() const { return moved_; }
-  void mark_moved() { moved_ = true; }
+  void mark_moved(bool moved = true) { moved_ = moved; }
+  // A handed-over copy kept only to catch messages still routed here (Broker::hand_over): what it
+  // receives stays in memory, for the new node, and never reaches this node's disk.
+  void detach_store(bool detached = true) { store_detached_ = detached; }
+  bool store_detached() const { return store_detached_; }
   Clock::time_point expires_at() const { return expires_at_; }
   // The user name of the client's last connection (empty = anonymous): access rules checked at
   // delivery need it while the client is offline too.
@@ -113,7 +117,7 @@ class Session {
 
  private:
   // Store hooks fire for persistent sessions only: clean sessions never reach the disk.
-  SessionStore* store() const { return persistent_ ? &store_ : nullptr; }
+  SessionStore* store() const { return persistent_ && !store_detached_ ? &store_ : nullptr; }
   void set_username(std::string_view name);
   void send_new(Outbound out, std::uint64_t seq, WorkerCounters& counters);
   void enqueue(Outbound out, WorkerCounters& counters);
@@ -137,6 +141,7 @@ class Session {
   bool discarded_ = false;
   std::atomic<bool> online_{false};
   bool moved_ = false;
+  bool store_detached_ = false;
 };
 
 using SessionPtr = std::shared_ptr<Session>;

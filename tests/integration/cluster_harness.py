@@ -71,6 +71,11 @@ class ClusterNode(harness.Broker):
         raise AssertionError(f"{self.name} not accepting on {self.host}:{self.port}\n"
                              f"{self.log_tail()}")
 
+    def terminate(self, timeout: float = 15.0) -> int:
+        """A graceful stop (SIGTERM, as Kubernetes does in a rolling restart): returns the exit
+        code; restart() brings the node back with its data."""
+        return self.stop(timeout=timeout)
+
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(5)

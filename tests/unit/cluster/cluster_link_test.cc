@@ -46,6 +46,8 @@ struct ClusterFixture : BrokerFixture {
     for (auto& d : std::exchange(cluster.route_dones, {})) d();
     executor.drain();
   }
+  // A persistent session subscribed to `filter`, its client gone (parked here).
+  void park(const std::string& id, const std::string& filter);
   FakeCluster cluster;
 };
 
@@ -214,7 +216,11 @@ struct HandOverCase {
 
 class HandOver : public ::testing::TestWithParam<HandOverCase> {};
 
-TEST_P(HandOver, ClosesTheClientDropsTheSessionAndItsRoutes) {
+// A handed-over session leaves the registry at once but keeps its routes, as a ghost, until the
+// new node confirms it has the session and its routes everywhere: a message published in between
+// (here locally; from a peer it is the same) is not lost but comes out in the tail for the new
+// node. Without the ghost the route went with the snapshot and that message reached no one.
+TEST_P(HandOver, ClosesTheClientAndKeepsTheRoutesUntilTheNewNodeConfirms) {
   const HandOverCase& c = GetParam();
   ClusterFixture f;
   auto watcher = f.connect("watcher", true, 0);
@@ -228,22 +234,43 @@ TEST_P(HandOver, ClosesTheClientDropsTheSessionAndItsRoutes) {
   f.executor.drain();
   watcher->sent();
   std::optional<core::Session::Snapshot> state;
+  std::uint64_t ghost = 0;
   bool called = false;
   f.executor.on(0, [&] {
-    f.broker.hand_over("x", c.clean_claim, "node2", [&](auto s) {
+    f.broker.hand_over("x", c.clean_claim, "node2", [&](auto s, std::uint64_t g) {
       called = true;
       state = std::move(s);
+      ghost = g;
     });
   });
   f.executor.drain();
   ASSERT_TRUE(called);
   EXPECT_EQ(state.has_value(), c.state_handed);
-  if (state) EXPECT_EQ(state->subscriptions.count("h/#"), 1u);
+  EXPECT_EQ(ghost != 0, c.state_handed);
+  if (state) {
+    EXPECT_EQ(state->subscriptions.count("h/#"), 1u);
+  }
   EXPECT_TRUE(x->closed());
-  EXPECT_EQ(f.cluster.removed, std::vector<std::string>{"h/#"});
   // As a takeover on one node: a connection closed without DISCONNECT publishes its will.
   EXPECT_EQ(watcher->sent_of<codec::Publish>().size(), c.connected ? 1u : 0u);
   EXPECT_TRUE(f.broker.client_ids() == std::vector<std::string>{"watcher"});
+  if (!c.state_handed) {
+    EXPECT_EQ(f.cluster.removed, std::vector<std::string>{"h/#"});
+    return;
+  }
+  EXPECT_TRUE(f.cluster.removed.empty());
+  auto pub = f.connect("pub", true, 0);
+  pub->receive(publish("h/window", QoS::kAtLeastOnce, 1));
+  f.executor.drain();
+  std::optional<core::Session::Snapshot> tail;
+  f.executor.on(
+      0, [&] { f.broker.finish_handover(ghost, true, [&](auto t) { tail = std::move(t); }); });
+  f.executor.drain();
+  EXPECT_EQ(f.cluster.removed, std::vector<std::string>{"h/#"});
+  ASSERT_TRUE(tail.has_value());
+  ASSERT_EQ(tail->queue.size(), 1u);  // only what came after the snapshot
+  EXPECT_EQ(tail->queue[0].out.message->topic, "h/window");
+  EXPECT_TRUE(tail->subscriptions.empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -253,6 +280,104 @@ INSTANTIATE_TEST_SUITE_P(
                       HandOverCase{"persistent_clean_claim", true, true, true, false},
                       HandOverCase{"clean_session_online", false, true, false, false}),
     [](const auto& info) { return std::string(info.param.name); });
+
+void ClusterFixture::park(const std::string& id, const std::string& filter) {
+  auto c = connect(id, false, 1);
+  c->receive(subscribe(1, filter));
+  acknowledge_routes();
+  c->receive(codec::Disconnect{});
+  executor.drain();
+}
+
+TEST(ClusterSessions, UnconfirmedHandoverKeepsTheSessionHere) {
+  ClusterFixture f;
+  f.park("x", "k/#");
+  std::uint64_t ghost = 0;
+  f.executor.on(0, [&] {
+    f.broker.hand_over("x", false, "node2", [&](auto, std::uint64_t g) { ghost = g; });
+  });
+  f.executor.drain();
+  ASSERT_NE(ghost, 0u);
+  bool done = false;
+  f.executor.on(0, [&] { f.broker.finish_handover(ghost, false, [&](auto) { done = true; }); });
+  f.executor.drain();
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(f.cluster.removed.empty());
+  auto back = f.connect("x", false, 0);
+  f.executor.drain();
+  auto connack = back->sent_of<codec::Connack>();
+  ASSERT_EQ(connack.size(), 1u);
+  EXPECT_TRUE(connack[0].session_present);
+}
+
+// What a handover that arrives after its claim timed out (or a stopping node's parked session,
+// or a ghost's tail) turns into: merged into the session the id has here, or parked.
+TEST(ClusterSessions, AbsorbedStateJoinsTheSessionTheClientHasNow) {
+  ClusterFixture f;
+  auto x = f.connect("x", false, 1);  // connected here while the old node's answer was late
+  x->receive(subscribe(1, "own/#"));
+  f.acknowledge_routes();
+  x->sent();
+  bool installed = false;
+  f.broker.absorb(remote_session("x"), "node2", [&] { installed = true; });
+  f.executor.drain();
+  EXPECT_EQ(f.cluster.added, (std::vector<std::string>{"own/#", "s/#"}));
+  EXPECT_FALSE(installed);  // waits for the route, like a SUBACK
+  f.acknowledge_routes();
+  EXPECT_TRUE(installed);
+  auto got = x->sent_of<codec::Publish>();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].topic, "s/1");
+  EXPECT_EQ(got[1].topic, "s/2");
+  auto pub = f.connect("pub", true, 0);
+  pub->receive(publish("s/3", QoS::kAtLeastOnce, 1));
+  pub->receive(publish("own/1", QoS::kAtLeastOnce, 2));
+  f.executor.drain();
+  EXPECT_EQ(x->sent_of<codec::Publish>().size(), 2u);
+}
+
+// A claim's handover that finds a session for the id here already (parked by a stopping node,
+// or left by a claim that timed out) joins it instead of being dropped.
+TEST(ClusterSessions, HandedOverSessionJoinsTheOneTheIdHasHere) {
+  ClusterFixture f;
+  f.park("x", "own/#");
+  auto pub = f.connect("pub", true, 0);
+  pub->receive(publish("own/1", QoS::kAtLeastOnce, 1));
+  f.executor.drain();
+  f.cluster.answer.handed_over = remote_session("x");
+  f.cluster.answer.from = "node2";
+  auto again = f.connect("x", false, 1);
+  f.acknowledge_routes();
+  std::vector<std::string> topics;
+  bool present = false;
+  for (auto& p : again->sent()) {
+    if (auto* c = std::get_if<codec::Connack>(&p)) present = c->session_present;
+    if (auto* m = std::get_if<codec::Publish>(&p)) topics.push_back(m->topic);
+  }
+  EXPECT_TRUE(present);
+  EXPECT_EQ(topics, (std::vector<std::string>{"own/1", "s/1", "s/2"}));
+}
+
+TEST(ClusterSessions, AbsorbedStateWithoutASessionHereIsParkedForTheClient) {
+  ClusterFixture f;
+  bool installed = false;
+  f.broker.absorb(remote_session("p"), "node2", [&] { installed = true; });
+  f.executor.drain();
+  f.acknowledge_routes();
+  EXPECT_TRUE(installed);
+  EXPECT_EQ(f.broker.client_ids(), std::vector<std::string>{"p"});
+  auto p = f.connect("p", false, 1);
+  f.executor.drain();
+  std::vector<codec::Connack> connack;
+  std::size_t messages = 0;
+  for (auto& packet : p->sent()) {
+    if (auto* c = std::get_if<codec::Connack>(&packet)) connack.push_back(*c);
+    messages += std::holds_alternative<codec::Publish>(packet);
+  }
+  ASSERT_EQ(connack.size(), 1u);
+  EXPECT_TRUE(connack[0].session_present);
+  EXPECT_EQ(messages, 2u);
+}
 
 }  // namespace
 }  // namespace meshmq::testing
