@@ -222,7 +222,10 @@ void SessionLink::on_claim(const std::string& peer, const pb::SessionClaim& c,
           // Recorded before the answer leaves: the confirmation cannot overtake it.
           locked([&] {
             if (ghost != 0) {
-              moving_[{peer, id}] = {client, ghost, Clock::now() + confirm_};
+              // A claim id the peer used before a restart: that ghost is not confirmed now.
+              auto [it, fresh] = moving_.try_emplace(MoveKey{peer, id});
+              if (!fresh) finish_ghost(it->second.ghost, it->second.client_id, false, {});
+              it->second = {client, ghost, Clock::now() + confirm_};
             } else if (!state && !clean && carried) {
               state = std::move(carried->session);
               relays_[{peer, id}] = {carried->from, carried->claim_id, Clock::now()};
