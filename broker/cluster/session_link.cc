@@ -385,6 +385,8 @@ void SessionLink::finish_ghost(std::uint64_t ghost, const std::string& client_id
     broker_.finish_handover(
         ghost, installed,
         [this, client_id, installed, to](std::optional<core::Session::Snapshot> tail) {
+          spdlog::debug("cluster: session {}: handover to node {} {}", client_id, to,
+                        installed ? "confirmed" : "not confirmed");
           locked([&] {
             if (tail) {
               // What still reached the ghost before the new node's routes were everywhere.

@@ -7,6 +7,7 @@ rules these tests hold the broker to.
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
@@ -250,6 +251,44 @@ def test_graceful_stop_hands_sessions_over_to_a_peer(tmp_path, clients, request)
                 again.close()
         finally:
             back.close()
+    finally:
+        stop_all(nodes)
+
+
+def test_a_handover_after_the_claim_timed_out_joins_the_new_session(tmp_path, clients, request):
+    """Node 1 is frozen (SIGSTOP) while the client reconnects on node 2: the claim times out and
+    the client gets a new session; when node 1 answers after all, the old session's subscription
+    and queued message join the new one instead of being dropped."""
+    opts = {"cluster.takeover_timeout": "1s", "cluster.down_after": "10s",
+            "cluster.route_grace": "10s"}
+    nodes = start_cluster(tmp_path, count=2, opts=opts)
+    attach(request, nodes)
+    try:
+        wait_formed(nodes)
+        n1, n2 = nodes
+        cid, topic = harness.uid("late"), harness.uid("late/t")
+        a = persistent(n1, cid)
+        a.connect()
+        assert a.subscribe(topic, 1) == 1
+        a.disconnect()
+        clients(n2).publish(topic, b"queued on node 1", qos=1)
+        since = {n.name: n.log_size() for n in nodes}
+        n1.proc.send_signal(signal.SIGSTOP)
+        try:
+            b = persistent(n2, cid)
+            assert b.connect() == (0, False)  # node 1 did not answer within 1 s
+        finally:
+            n1.proc.send_signal(signal.SIGCONT)
+        try:
+            n2.wait_log(rf"session {cid} handed over by node1 after its claim timed out: added",
+                        since=since["node2"])
+            assert b.expect_message().payload == b"queued on node 1"
+            n1.wait_log(rf"session {cid}: handover to node node2 confirmed", since=since["node1"])
+            clients(n1).publish(topic, b"to the subscription it brought", qos=1)
+            assert b.expect_message().payload == b"to the subscription it brought"
+            b.expect_no_message()
+        finally:
+            b.close()
     finally:
         stop_all(nodes)
 
