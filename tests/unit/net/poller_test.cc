@@ -365,5 +365,31 @@ TEST_F(PollerTest, StopLetsTheLoopRunOutOfWork) {
   poller.remove(p.ours, probe);
 }
 
+// The poller's reactor operation is queued while it watches; a poller destroyed then (without
+// stop(), as at a worker's teardown) leaves it to the io_context, which must free it whether it
+// runs once more or is destroyed at once. Leaks and use after free show under ASan.
+class PollerLifetime : public ::testing::TestWithParam<bool> {};
+
+TEST_P(PollerLifetime, DestroyedWhileWatchingLeavesTheLoopClean) {
+  const bool run_after = GetParam();
+  boost::asio::io_context ctx{1};
+  Pair p = unix_pair();
+  {
+    Poller poller(ctx);
+    Probe probe;
+    poller.start();
+    ASSERT_EQ(poller.add(p.ours, probe), 0);
+    ctx.run_for(20ms);
+    EXPECT_TRUE(probe.saw(EPOLLOUT));
+    poller.remove(p.ours, probe);
+  }
+  send_bytes(p.peer, 1);
+  if (run_after) ctx.run_for(20ms);
+}
+
+INSTANTIATE_TEST_SUITE_P(Teardown, PollerLifetime, ::testing::Bool(), [](const auto& info) {
+  return info.param ? "LoopRunsAgain" : "LoopDestroyed";
+});
+
 }  // namespace
 }  // namespace meshmq::net
