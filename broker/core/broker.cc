@@ -473,6 +473,15 @@ void Broker::discard(const SessionPtr& session) {
   for (auto& [filter, qos] : session->subscriptions()) changes.push_back({filter, qos, false});
   session->subscriptions().clear();
   if (!changes.empty()) update_routes(session, std::move(changes), nullptr);
+  if (session->persistent()) return;  // a persistent member keeps its messages while it lives
+  std::vector<Session::Outbound> left = session->shared_unacknowledged();
+  if (left.empty()) return;
+  // Posted after the route changes: this worker's replica no longer has the session as a member
+  // when it runs, so the messages go to another one.
+  const std::size_t here = executor_.current();
+  executor_.post(here, [this, here, left = std::move(left)] {
+    for (const Session::Outbound& o : left) redispatch(here, o.share, o.message);
+  });
 }
 
 void Broker::tick(std::size_t worker, Clock::time_point now) {
@@ -568,7 +577,8 @@ void Broker::apply_route(Worker& w, const std::string& filter, const SessionPtr&
   ShareSpec spec;
   if (parse_share(filter, spec) == ShareKind::kShared) {
     if (add) {
-      w.shared.add_member(filter, {session, grant.qos, grant.filtered, grant.acl_generation});
+      w.shared.add_member(filter, share_ids_.id(filter),
+                          {session, grant.qos, grant.filtered, grant.acl_generation});
     } else {
       w.shared.remove_member(filter, session);
     }
@@ -823,8 +833,31 @@ bool Broker::deliver_to_member(std::size_t here, SharedGroup& group, const Messa
   const SharedGroup::Member* m = workers_[here]->shared.pick_member(group, share_strategy_);
   if (m == nullptr) return false;
   const bool check_acl = m->filtered || m->acl_generation != access_->generation(here);
-  deliver(here, Delivery{m->session, message, min_qos(message->qos, m->qos), check_acl});
+  deliver(here, Delivery{m->session, message, min_qos(message->qos, m->qos), check_acl, group.id});
   return true;
+}
+
+void Broker::redispatch(std::size_t here, std::uint32_t share, const MessagePtr& message) {
+  Worker& w = *workers_[here];
+  const std::string key = share_ids_.key(share);
+  SharedGroup* g = w.shared.find(key);
+  const std::optional<NodeId> node =
+      g == nullptr ? std::nullopt : w.shared.pick_node(*g, share_strategy_);
+  if (!node) {
+    warn_limited(shared_lost_log,
+                 "message on {} for shared subscription {} dropped: its member left and the "
+                 "group has no other",
+                 message->topic, key);
+    return;
+  }
+  if (*node == kThisNode) {
+    deliver_to_member(here, *g, message);
+    return;
+  }
+  // For the group only: that node's ordinary subscribers had their copy with the publish.
+  w.remote_outbox.push_back(
+      RemoteForward{message, {*node}, nullptr, {SharedPick{*node, g->key, true}}});
+  schedule_flush(here);
 }
 
 void Broker::match_local(std::size_t here, const MessagePtr& message) {
@@ -947,8 +980,13 @@ void Broker::deliver(std::size_t here, Delivery&& d) {
   Worker& w = *workers_[here];
   const std::size_t owner = d.session->owner();
   if (owner == here) {
+    // The member's clean session ended while the message was on its way from another worker.
+    if (d.share != 0 && d.session->discarded() && !d.session->persistent()) {
+      redispatch(here, d.share, d.message);
+      return;
+    }
     if (d.check_acl && !may_receive(here, *d.session, d.message->topic)) return;
-    d.session->deliver(d.message, d.qos, false, w.counters);
+    d.session->deliver(d.message, d.qos, false, w.counters, d.share);
     return;
   }
   if (d.session->persistent() && sessions_.persists() &&

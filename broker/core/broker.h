@@ -189,6 +189,7 @@ class Broker {
     MessagePtr message;
     QoS qos;
     bool check_acl = false;
+    std::uint32_t share = 0;  // given for this shared subscription (ShareIds), 0 for none
   };
   struct Match {
     const SessionPtr* session;
@@ -279,6 +280,9 @@ class Broker {
   // (into Worker::picks).
   void match_shared(std::size_t worker, const MessagePtr& message);
   bool deliver_to_member(std::size_t worker, SharedGroup& group, const MessagePtr& message);
+  // A member left with a message it had not acknowledged: another member of the group gets it,
+  // on this node or (by the node-level strategy) another one.
+  void redispatch(std::size_t worker, std::uint32_t share, const MessagePtr& message);
   void match_local(std::size_t worker, const MessagePtr& message);
   void flush_outbox(std::size_t worker);
   void deliver_batch(std::size_t worker, std::vector<Delivery>& batch, std::vector<JoinPtr>& joins);
@@ -297,6 +301,7 @@ class Broker {
   AccessPolicy* access_ = &allow_all_;
   ClusterLink* cluster_ = nullptr;
   ShareStrategy share_strategy_;
+  ShareIds share_ids_;
   std::vector<std::unique_ptr<Worker>> workers_;
 
   // Sessions keyed by their own client id: the registry keeps no copy of the id. noexcept, so

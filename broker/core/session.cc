@@ -35,9 +35,10 @@ void Session::detach(Clock::time_point now) {
   if (SessionStore* st = store()) st->session_offline(*this);
 }
 
-void Session::deliver(const MessagePtr& message, QoS qos, bool retain, WorkerCounters& counters) {
+void Session::deliver(const MessagePtr& message, QoS qos, bool retain, WorkerCounters& counters,
+                      std::uint32_t share) {
   if (discarded_) return;
-  Outbound out{message, qos, retain};
+  Outbound out{message, qos, retain, share};
   if (connection_ == nullptr) {
     // MQTT-3.1.2-5: QoS 1/2 are kept for an offline persistent session; QoS 0 only if configured.
     if (persistent_ && (qos != QoS::kAtMostOnce || options_.queue_qos0))
@@ -114,6 +115,17 @@ void Session::resume(WorkerCounters& counters) {
     }
   }
   pump(counters);
+}
+
+std::vector<Session::Outbound> Session::shared_unacknowledged() const {
+  std::vector<Outbound> out;
+  for (const Inflight& f : inflight_) {
+    if (f.out.share != 0 && !f.awaiting_pubcomp) out.push_back(f.out);
+  }
+  queue_.for_each([&](const Queued& q) {
+    if (q.out.share != 0 && q.out.qos != QoS::kAtMostOnce) out.push_back(q.out);
+  });
+  return out;
 }
 
 void Session::pump(WorkerCounters& counters) {

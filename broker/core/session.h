@@ -31,6 +31,9 @@ class Session {
     MessagePtr message;
     QoS qos;
     bool retain;  // 1 only for retained messages sent because of a new subscription
+    // The shared subscription it was given for (ShareIds), 0 for none: when a clean session
+    // ends, such messages it had not acknowledged go to another member. Fits the padding.
+    std::uint32_t share = 0;
   };
   struct Inflight {
     std::uint16_t packet_id;
@@ -89,7 +92,12 @@ class Session {
   Subscriptions& subscriptions() { return subscriptions_; }
 
   // A message for this client at the given (already reduced) QoS.
-  void deliver(const MessagePtr& message, QoS qos, bool retain, WorkerCounters& counters);
+  void deliver(const MessagePtr& message, QoS qos, bool retain, WorkerCounters& counters,
+               std::uint32_t share = 0);
+  // QoS 1/2 messages given for a shared subscription that the client has not acknowledged
+  // (inflight without PUBREC, then queued), in order: another member gets them when this
+  // clean session ends (MQTT 5, 4.8.2).
+  std::vector<Outbound> shared_unacknowledged() const;
   // Resends unacknowledged PUBLISH (DUP=1) and PUBREL on resume, then drains the queue.
   void resume(WorkerCounters& counters);
   // Moves queued messages into the inflight window while there is room and the connection can

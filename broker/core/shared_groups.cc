@@ -35,6 +35,21 @@ std::optional<ShareStrategy> parse_strategy(std::string_view name) {
   return std::nullopt;
 }
 
+std::uint32_t ShareIds::id(const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto [it, inserted] = ids_.try_emplace(key, 0);
+  if (inserted) {
+    keys_.push_back(key);
+    it->second = static_cast<std::uint32_t>(keys_.size());
+  }
+  return it->second;
+}
+
+std::string ShareIds::key(std::uint32_t id) const {
+  std::lock_guard lock(mu_);
+  return id == 0 || id > keys_.size() ? std::string() : keys_[id - 1];
+}
+
 std::size_t Picker::pick(ShareStrategy strategy, const std::vector<std::uintptr_t>& ids,
                          std::mt19937_64& rng) {
   const std::size_t n = ids.size();
@@ -78,8 +93,10 @@ void SharedGroups::drop_if_unused(const std::string& key) {
   groups_.erase(it);
 }
 
-void SharedGroups::add_member(const std::string& key, SharedGroup::Member member) {
+void SharedGroups::add_member(const std::string& key, std::uint32_t id,
+                              SharedGroup::Member member) {
   SharedGroup& g = group(key);
+  g.id = id;
   for (SharedGroup::Member& m : g.members) {
     if (m.session == member.session) {
       m = std::move(member);

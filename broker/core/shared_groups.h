@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -64,6 +65,21 @@ class Picker {
   bool has_sticky_ = false;
 };
 
+// Process-wide numbers for shared subscription keys ("$share/g/f"), so that a queued message names
+// the group it was given for in 4 bytes (Session::Outbound::share). 0 is no group. Numbers are
+// never reused: one entry per key ever subscribed to in this process. Thread-safe; taken at
+// subscribe time and when a member leaves, never per message.
+class ShareIds {
+ public:
+  std::uint32_t id(const std::string& key);
+  std::string key(std::uint32_t id) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, std::uint32_t> ids_;
+  std::vector<std::string> keys_;  // keys_[id - 1]
+};
+
 // NodeId 0 is never a cluster node id (they start at 1): it stands for this node.
 inline constexpr NodeId kThisNode = 0;
 
@@ -75,6 +91,7 @@ struct SharedGroup {
     std::uint32_t acl_generation = 0;
   };
   std::string key;              // the subscription as written: "$share/g/f" (route and session key)
+  std::uint32_t id = 0;         // ShareIds number of `key`
   std::string filter;           // "f"
   std::vector<Member> members;  // local members
   std::vector<NodeId> nodes;    // remote nodes with members, sorted
@@ -87,8 +104,9 @@ class SharedGroups {
  public:
   bool empty() const { return trie_.empty(); }
 
-  // `key` must parse as kShared. Adding an existing member updates it.
-  void add_member(const std::string& key, SharedGroup::Member member);
+  // `key` must parse as kShared, `id` is its ShareIds number. Adding an existing member updates
+  // it.
+  void add_member(const std::string& key, std::uint32_t id, SharedGroup::Member member);
   void remove_member(const std::string& key, const SessionPtr& session);
   void add_node(const std::string& key, NodeId node);
   void remove_node(const std::string& key, NodeId node);

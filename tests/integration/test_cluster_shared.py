@@ -167,3 +167,33 @@ def test_local_first_without_a_local_member_goes_to_other_nodes(local_first, cli
     got = collect(subs, len(sent))
     assert_exactly_once(got, sent)
     assert [len(g) for g in got] == [20, 20]
+
+
+@pytest.mark.parametrize("other", [0, 1], ids=["same-node", "other-node"])
+def test_messages_a_leaving_member_did_not_acknowledge_go_to_another_member(
+        cluster, clients, request, other):
+    """A clean-session member on node 1 takes messages without acknowledging them (inflight, then
+    queued), then disconnects: its session ends and every one of them goes to the other member
+    (on node 1 or node 2), as MQTT 5 (4.8.2) and EMQX do. The other member gets every message."""
+    attach(request, cluster)
+    topic = harness.uid("redispatch")
+    flt = f"$share/g/{topic}"
+    n1 = cluster[0]
+    silent = harness.RawClient(n1.port, host=n1.host)
+    silent.connect(harness.uid("silent"), clean=True)
+    silent.subscribe(1, [(flt, 1)])
+    (member,) = members(clients, [cluster[other]], flt)
+    sent = payloads("r", 80)  # more than the silent member's inflight window (32)
+    publish(clients, n1, topic, sent)
+    # The silent member got its share (round robin from node 1), acknowledged none of it.
+    got_silent = []
+    deadline = time.monotonic() + harness.WAIT
+    while len(got_silent) < 32:
+        assert time.monotonic() < deadline, f"the silent member got only {len(got_silent)}"
+        p = silent.recv_packet()
+        if p.type == harness.PUBLISH:
+            got_silent.append(p.payload)
+    silent.close()
+    got = collect([member], len(sent))[0]
+    assert len(got) == len(set(got)), "the other member got a message twice"
+    assert sorted(got) == sorted(sent), "a message the silent member left was lost"
