@@ -359,5 +359,49 @@ TEST(SharedBroker, OfflinePersistentMemberIsSkippedWhileAnotherIsOnline) {
   EXPECT_EQ(o->sent_of<codec::Publish>().size(), 4u);
 }
 
+// A clean-session member leaves with messages it had not acknowledged: the group's other member
+// gets them, on another worker of this node or (only candidate left) on another node, where the
+// forward names the group only (that node's plain subscribers had theirs).
+TEST(SharedBroker, UnacknowledgedMessagesOfALeavingMemberGoToAnotherMember) {
+  for (const bool remote : {false, true}) {
+    SCOPED_TRACE(remote ? "other member on node 7" : "other member on this node");
+    BrokerFixture f(2);
+    FakeCluster cluster;
+    f.broker.set_cluster(&cluster);
+    auto silent = f.connect("silent", true, 0);
+    silent->receive(subscribe(1, {{"$share/g/t", QoS::kAtLeastOnce}}));
+    auto pub = f.connect("pub", true, 0);
+    for (int i = 0; i < 3; ++i) {
+      pub->receive(publish("t", std::to_string(i), QoS::kAtLeastOnce, i + 1));
+    }
+    f.executor.drain();
+    ASSERT_EQ(silent->sent_of<codec::Publish>().size(), 3u);  // never acknowledged
+    std::shared_ptr<FakeConnection> other;
+    if (remote) {
+      f.broker.apply_remote_routes({{"$share/g/t", 7, true}}, nullptr);
+    } else {
+      other = f.connect("other", true, 1);
+      other->receive(subscribe(1, {{"$share/g/t", QoS::kAtLeastOnce}}));
+    }
+    f.executor.drain();
+    cluster.forwards.clear();
+    silent->receive(codec::Disconnect{});
+    f.executor.drain();
+    std::vector<std::string> got;
+    if (remote) {
+      for (auto& fw : cluster.forwards) {
+        got.emplace_back(fw.message->payload);
+        EXPECT_EQ(fw.nodes, std::vector<core::NodeId>{7});
+        ASSERT_EQ(fw.shared.size(), 1u);
+        EXPECT_EQ(fw.shared[0].group, "$share/g/t");
+        EXPECT_TRUE(fw.shared[0].only);
+      }
+    } else {
+      for (auto& p : other->sent_of<codec::Publish>()) got.push_back(p.payload);
+    }
+    EXPECT_EQ(got, (std::vector<std::string>{"0", "1", "2"}));
+  }
+}
+
 }  // namespace
 }  // namespace meshmq::testing
