@@ -147,9 +147,12 @@ class InStream final : public Writer<grpc::ServerBidiReactor<pb::Frame, pb::Fram
   const std::string& peer() const { return peer_; }
   std::string node;  // set once its Hello was accepted; touched under the node's mutex
 
+  // The first close picks the status: Finish copies status_ without the lock (here, or in
+  // OnWriteDone once the last write is done), so a later close must not overwrite it.
   void close(grpc::Status status) {
     {
       std::lock_guard lock(mu_);
+      if (closing_) return;
       status_ = std::move(status);
     }
     if (begin_close()) Finish(status_);
