@@ -1,5 +1,6 @@
 #include "broker/cluster/node.h"
 
+#include <absl/synchronization/mutex.h>
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <openssl/crypto.h>
@@ -1153,6 +1154,9 @@ ClusterNode::~ClusterNode() {
 }
 
 void ClusterNode::start() {
+  // Debian builds abseil without NDEBUG, so every gRPC mutex would feed abseil's lock-order graph
+  // (one global lock, on every acquisition) and abort the process on a suspected cycle.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   impl_->start();
 }
 ClusterNode::PeerCounts ClusterNode::peer_counts() const {
