@@ -2,7 +2,7 @@
 # Installs dependencies if missing, then builds and runs every test suite:
 #   1. release build: unit + integration tests (ctest)
 #   2. ASan+UBSan build: the same tests
-#   3. TSan build: unit tests and the concurrency-heavy integration tests (all cluster ones)
+#   3. TSan build: unit tests and the concurrency-heavy integration tests (label tsan)
 #   4. libFuzzer: the codec fuzzer for a bounded time on its seed corpus
 # MESHMQ_TEST_STAGES="release asan" limits the stages.
 set -euo pipefail
