@@ -1,6 +1,6 @@
 // One node's membership in the cluster: the gRPC server other nodes dial, the streams this node
 // dials, route gossip, forwarding and retained-message replication (see proto/cluster.proto and
-// README "Cluster"). Implements the core's ClusterLink; gRPC stays inside node.cc.
+// README "Cluster"). Implements the core's ClusterLink; gRPC stays inside node*.cc.
 //
 // Threading: gRPC's callback threads and one ticker thread (heartbeats, failure detection,
 // dialling, DNS, anti-entropy) share the cluster state under one mutex. Broker workers only call
