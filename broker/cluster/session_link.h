@@ -1,6 +1,6 @@
 // Sessions across nodes on the wire (proto/cluster.proto SessionClaim, SessionAnswer,
 // SessionList): runs SessionClaims' arbitration for the node and moves sessions between the core
-// and the peer streams. Included only by node.cc and session_link.cc (gRPC types).
+// and the peer streams. Included only by node_impl.h and session_link.cc (gRPC types).
 //
 // Threading: everything runs under the node's mutex (`mu`), except what it queues on `deferred`
 // (calls into the core, which may call back), which the node runs once it released the mutex.

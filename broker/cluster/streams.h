@@ -6,7 +6,8 @@
 // shared_ptrs to streams that have ended; writes to an ended stream are dropped. Writes start under
 // the stream's mutex so that none can start after the stream decided to end (which would be use
 // after free inside gRPC); the mutex is recursive because gRPC may run OnWriteDone inline.
-// Included only by node.cc: generated and gRPC headers stay out of every other TU.
+// Included only by the node*.cc files (via node_impl.h): generated and gRPC headers stay out of
+// every other TU.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
