@@ -12,8 +12,8 @@ namespace meshmq::storage {
 
 namespace {
 constexpr std::array<const char*, static_cast<std::size_t>(Cf::kCount)> kCfNames{
-    "sessions", "subs", "queue", "inflight", "qos2in", "retained", "outbox", "tombstones",
-    "routes"};
+    "sessions", "subs",   "queue",      "inflight", "qos2in",
+    "retained", "outbox", "tombstones", "routes"};
 constexpr auto kDiskCheckInterval = std::chrono::seconds(1);
 }  // namespace
 
