@@ -27,10 +27,21 @@ FAST = {
 }
 
 
+def free_ports(host: str, count: int) -> list[int]:
+    """Ports free on host a moment ago, all different: the sockets stay bound until every port
+    is picked, since the kernel may hand a port it just released to the next bind to port 0."""
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind((host, 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    return free_ports(host, 1)[0]
 
 
 class ClusterNode(harness.Broker):
@@ -38,9 +49,7 @@ class ClusterNode(harness.Broker):
         self.host = f"127.0.0.{index}"
         self.index = index
         super().__init__(workdir, opts, name=f"node{index}")
-        self.port = free_port(self.host)
-        self.cluster_port = free_port(self.host)
-        self.http_port = free_port(self.host)
+        self.port, self.cluster_port, self.http_port = free_ports(self.host, 3)
         self.address = f"{self.host}:{self.cluster_port}"
 
     def configure(self, seeds: list[str]):
