@@ -11,7 +11,7 @@ import time
 import pytest
 
 import harness
-from cluster_harness import ClusterNode, free_port, wait_formed
+from cluster_harness import ClusterNode, free_ports, wait_formed
 from test_cluster import _log_tails, attach, clients, start_cluster, stop_all  # noqa: F401
 from test_tls import _ca, _leaf
 
@@ -102,7 +102,8 @@ def test_dns_name_alone_forms_the_cluster(tmp_path, clients, request):
         pytest.skip("localhost does not resolve here")
     nodes = [ClusterNode(tmp_path / f"node{i}", i) for i in (1, 2, 3)]
     n1 = nodes[0]
-    n1.cluster_port = free_port("127.0.0.1")
+    # Three distinct candidates: at most two can be node 1's own MQTT and HTTP ports.
+    n1.cluster_port = next(p for p in free_ports("127.0.0.1", 3) if p not in (n1.port, n1.http_port))
     n1.address = f"127.0.0.1:{n1.cluster_port}"
     attach(request, nodes)
     try:
