@@ -8,6 +8,7 @@ seeds, all at once unless asked otherwise, and waits until every node has a stre
 
 from __future__ import annotations
 
+import random
 import re
 import signal
 import socket
@@ -27,14 +28,40 @@ FAST = {
 }
 
 
-def free_ports(host: str, count: int) -> list[int]:
-    """Ports free on host a moment ago, all different: the sockets stay bound until every port
-    is picked, since the kernel may hand a port it just released to the next bind to port 0."""
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+def _ephemeral_range() -> tuple[int, int]:
     try:
-        for s in socks:
-            s.bind((host, 0))
-        return [s.getsockname()[1] for s in socks]
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_ports(host: str, count: int) -> list[int]:
+    """Ports free on host a moment ago, all different, and below the kernel's ephemeral range.
+
+    A node restarts on the same ports after kill -9. A port from the ephemeral range may by then
+    be the source port of an outgoing connection to that address (a peer redialling the node, a
+    readiness probe: on loopback the source address is the destination's), and the restart fails
+    with "Address already in use". The sockets stay bound until every port is picked."""
+    low = max(1024, min(_ephemeral_range()[0], 32768) - 12000)
+    high = min(_ephemeral_range()[0], 32768) - 1
+    socks: list[socket.socket] = []
+    ports: list[int] = []
+    try:
+        for _ in range(200 * count):
+            if len(ports) == count:
+                break
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                s.bind((host, random.randint(low, high)))
+            except OSError:
+                s.close()
+                continue
+            socks.append(s)
+            ports.append(s.getsockname()[1])
+        if len(ports) < count:
+            raise RuntimeError(f"no {count} free ports in {low}-{high} on {host}")
+        return ports
     finally:
         for s in socks:
             s.close()
