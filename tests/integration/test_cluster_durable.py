@@ -27,6 +27,15 @@ def restart_and_rejoin(node, nodes):
     wait_formed(nodes, since=since, fresh=node)
 
 
+def park_subscriber(node, client_id, topic_filter):
+    """A persistent session on `node` subscribes at QoS 1 (SUBACK: every node that is up has the
+    route), then disconnects, leaving the session parked there."""
+    s = node.client(client_id, clean_session=False)
+    s.connect()
+    assert s.subscribe(topic_filter, 1) == 1
+    s.disconnect()
+
+
 def expect_queued(node, client_id, sent):
     """The persistent session reconnects on `node` and gets exactly `sent`, in order."""
     s = node.client(client_id, clean_session=False)
@@ -46,10 +55,7 @@ def test_persistent_session_on_a_killed_node_gets_every_message_after_restart(
         n1, n2, n3 = nodes
         topic = harness.uid("durable")
         sub_id = harness.uid("persub")
-        s = n3.client(sub_id, clean_session=False)
-        s.connect()
-        assert s.subscribe(topic, 1) == 1
-        s.disconnect()
+        park_subscriber(n3, sub_id, topic)
         # A clean session on node 3 too: its route is withdrawn, the persistent one's is kept.
         clients(n3).subscribe(topic + "/clean", 1)
 
@@ -92,10 +98,7 @@ def test_a_sender_restarted_while_the_node_is_down_still_queues_for_its_sessions
         n1, n2, n3 = nodes
         topic = harness.uid("restarted")
         sub_id = harness.uid("persub")
-        s = n3.client(sub_id, clean_session=False)
-        s.connect()
-        assert s.subscribe(topic, 1) == 1  # SUBACK: nodes 1 and 2 have the route
-        s.disconnect()
+        park_subscriber(n3, sub_id, topic)  # SUBACK: nodes 1 and 2 have the route
 
         kill_and_wait_withdrawn(n3, [n1, n2])
         since = {n.name: n.log_size() for n in (n1, n2)}
@@ -127,10 +130,7 @@ def test_outbox_entries_for_a_shared_member_keep_their_group_across_a_sender_res
         n1, n2 = nodes
         topic = harness.uid("sharedbox")
         member_id = harness.uid("member")
-        m = n2.client(member_id, clean_session=False)
-        m.connect()
-        assert m.subscribe(f"$share/g/{topic}", 1) == 1
-        m.disconnect()
+        park_subscriber(n2, member_id, f"$share/g/{topic}")
         kill_and_wait_withdrawn(n2, [n1])
         pub = clients(n1)
         sent = [f"s{i}".encode() for i in range(10)]
