@@ -42,6 +42,11 @@ struct CounterArray {
     if (k < N) cells[k].add(n);
   }
   std::uint64_t get(std::size_t i) const { return cells[i].get(); }
+  std::uint64_t total() const {
+    std::uint64_t sum = 0;
+    for (const Counter& c : cells) sum += c.get();
+    return sum;
+  }
 };
 
 // Fixed-bucket histogram of durations in nanoseconds (Prometheus-style: a count per upper bound,
@@ -82,8 +87,10 @@ struct alignas(64) WorkerCounters {
   Counter connections_closed;
   Gauge clients_connected;  // CONNACK 0 sent and not closed yet
   Counter protocol_errors;
-  Gauge queued_messages;             // in session queues (offline or beyond the inflight window)
-  Gauge inflight_messages;           // outbound QoS 1/2 sent and not yet acknowledged
+  Gauge queued_messages;    // in session queues (offline or beyond the inflight window)
+  Gauge inflight_messages;  // outbound QoS 1/2 sent and not yet acknowledged
+  Counter window_waits;     // for a connected client, queued or dropped: window/output full
+  Counter worker_pauses;    // busy passes followed by a pause (net/pacer.h)
   LatencyHistogram deliver_latency;  // Message::received_at -> written to a subscriber
   // Authentication and access rules (broker/auth through core::AccessPolicy).
   Counter auth_bad_credentials;  // CONNACK 0x04

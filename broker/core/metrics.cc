@@ -204,6 +204,14 @@ const std::vector<Row>& worker_rows() {
     r.push_back(gauge_row("meshmq_inflight_messages",
                           "Outbound QoS 1/2 messages sent and not yet acknowledged",
                           &WorkerCounters::inflight_messages));
+    r.push_back(counter_row("meshmq_window_waits_total",
+                            "Messages for a connected client queued (or dropped, the queue being "
+                            "full) because its inflight window or output buffer was full",
+                            {}, &WorkerCounters::window_waits));
+    r.push_back(counter_row("meshmq_worker_pauses_total",
+                            "Busy event-loop passes followed by a pause of at most "
+                            "broker.batch_window_us",
+                            {}, &WorkerCounters::worker_pauses));
     return r;
   }();
   return rows;

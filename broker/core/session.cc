@@ -63,6 +63,9 @@ void Session::deliver(const MessagePtr& message, QoS qos, bool retain, WorkerCou
 }
 
 void Session::enqueue(Outbound out, WorkerCounters& counters) {
+  // A connected client that cannot take the message now: its acknowledgements are what the
+  // worker should read first (net/pacer.h).
+  if (connection_ != nullptr) counters.window_waits.add();
   if (queue_.size() >= options_.max_queued_messages) {
     // Newest dropped: the client keeps a contiguous prefix of the stream it missed.
     counters.dropped_queue_full.add();

@@ -144,5 +144,39 @@ TEST(BrokerMetrics, TrafficMovesCountersAndGauges) {
   EXPECT_EQ(value(snap, "meshmq_routes"), 0);
 }
 
+// The pacer (net/pacer.h) reads acknowledgements at once while this moves: it must count messages
+// held back by a connected client's full window, and not those queued for an offline session.
+TEST(BrokerMetrics, WindowWaitsCountMessagesHeldBackForConnectedClientsOnly) {
+  core::MqttOptions o;
+  o.max_inflight = 2;
+  BrokerFixture f(1, o);
+  core::MetricsRegistry r;
+  core::add_broker_metrics(r, f.broker);
+  auto sub = f.connect("sub", false, 0);
+  codec::Subscribe s;
+  s.packet_id = 1;
+  s.topics = {{"a", QoS::kAtLeastOnce}};
+  sub->receive(s);
+  auto pub = f.connect("pub", true, 0);
+  codec::Publish p;
+  p.topic = "a";
+  p.payload = "x";
+  p.qos = QoS::kAtLeastOnce;
+  for (std::uint16_t id = 1; id <= 5; ++id) {
+    p.packet_id = id;
+    pub->receive(p);
+  }
+  auto snap = r.collect();
+  EXPECT_EQ(value(snap, "meshmq_inflight_messages"), 2);
+  EXPECT_EQ(value(snap, "meshmq_window_waits_total"), 3);
+
+  sub->receive(codec::Disconnect{});
+  p.packet_id = 6;
+  pub->receive(p);
+  snap = r.collect();
+  EXPECT_EQ(value(snap, "meshmq_queued_messages"), 4);
+  EXPECT_EQ(value(snap, "meshmq_window_waits_total"), 3);  // offline: queued, not held back
+}
+
 }  // namespace
 }  // namespace meshmq::testing
