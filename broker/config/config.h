@@ -100,6 +100,8 @@ struct LogConfig {
 
 struct BrokerConfig {
   std::uint32_t threads = 0;  // 0 = one per core
+  // Longest pause of a busy worker before it reads again (net/pacer.h); 0 = never pause.
+  std::uint32_t batch_window_us = 200;
 };
 
 struct ClusterTlsConfig {  // keys cluster.tls.*: mTLS between nodes when cert_file is set

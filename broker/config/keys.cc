@@ -611,6 +611,11 @@ std::vector<Key> build_table() {
       "broker.threads", "Worker threads; 0 = one per CPU core", unsigned_type(0, 1024),
       [](auto& c) -> auto& { return c.broker.threads; }));
   t.push_back(make_key(
+      "broker.batch_window_us",
+      "While busy, a worker reads at most once per this many microseconds, so one wakeup takes "
+      "many packets; adds at most this much latency; 0 = read at once",
+      unsigned_type(0, 100000), [](auto& c) -> auto& { return c.broker.batch_window_us; }));
+  t.push_back(make_key(
       "log.level", "Log level: trace, debug, info, warn, error or off",
       one_of_type("LEVEL", {"trace", "debug", "info", "warn", "error", "off"}),
       [](auto& c) -> auto& { return c.log.level; }));

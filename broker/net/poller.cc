@@ -1,6 +1,7 @@
 #include "broker/net/poller.h"
 
 #include <spdlog/spdlog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <boost/asio/detail/reactor.hpp>
@@ -10,6 +11,8 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+
+#include "broker/core/counters.h"
 
 namespace meshmq::net {
 
@@ -140,6 +143,9 @@ void Poller::dispatch() {
     batch_size_ = 0;
     return;
   }
+  if (counters_ != nullptr) {
+    pacer_.pass_started(Pacer::Clock::now(), counters_->packets_received.total());
+  }
   dispatching_ = true;
   for (batch_next_ = 0; batch_next_ < batch_size_; ++batch_next_) {
     if (auto* client = static_cast<Client*>(events_[batch_next_].data.ptr)) {
@@ -149,7 +155,30 @@ void Poller::dispatch() {
   batch_size_ = batch_next_ = 0;
   dispatching_ = false;
   run_deferred();
+  pace();
   wait();
+}
+
+void Poller::set_pacing(std::chrono::microseconds window, core::WorkerCounters* counters) {
+  pacer_ = Pacer(window);
+  counters_ = window.count() > 0 ? counters : nullptr;
+}
+
+void Poller::pace() {
+  if (counters_ == nullptr) return;
+  const auto now = Pacer::Clock::now();
+  const auto pause =
+      pacer_.pause_after(now, counters_->packets_received.total(), counters_->window_waits.get());
+  if (pause <= Pacer::Clock::duration::zero()) return;
+  // The whole worker waits, Asio handlers too: at most one window, and only while busy.
+  counters_->worker_pauses.add();
+  const auto until = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      (now + pause).time_since_epoch());  // steady_clock is CLOCK_MONOTONIC
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(until.count() / 1'000'000'000);
+  ts.tv_nsec = static_cast<long>(until.count() % 1'000'000'000);
+  while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+  }
 }
 
 void Poller::defer(std::shared_ptr<Client> client) {

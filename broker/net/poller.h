@@ -15,9 +15,16 @@
 
 #include <array>
 #include <boost/asio/io_context.hpp>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <vector>
+
+#include "broker/net/pacer.h"
+
+namespace meshmq::core {
+struct WorkerCounters;
+}
 
 namespace meshmq::net {
 
@@ -51,6 +58,9 @@ class Poller {
   // out this way, so all output a pass produces for a client leaves in one send(). The pointer
   // keeps the client alive until then.
   void defer(std::shared_ptr<Client> client);
+  // Pauses busy passes (see pacer.h), reading and counting in the worker's `counters`. Before
+  // start(); a zero window never pauses.
+  void set_pacing(std::chrono::microseconds window, core::WorkerCounters* counters);
 
  private:
   struct Watch;  // the reactor registration and its operation (poller.cc)
@@ -60,6 +70,7 @@ class Poller {
   int fetch();  // epoll_wait without blocking into events_: the count, or -1
   void dispatch();
   void run_deferred();
+  void pace();
 
   boost::asio::io_context& ctx_;
   int epfd_ = -1;
@@ -72,6 +83,8 @@ class Poller {
   bool stopped_ = false;
   std::vector<std::shared_ptr<Client>> deferred_;
   std::vector<std::shared_ptr<Client>> running_;  // deferred_ of the pass being run
+  Pacer pacer_;
+  core::WorkerCounters* counters_ = nullptr;
 };
 
 }  // namespace meshmq::net

@@ -119,6 +119,8 @@ struct Server::Impl {
       ticks.push_back(std::make_unique<asio::steady_timer>(pool.context(i)));
     }
     broker.set_access(access);
+    pool.set_batch_window(std::chrono::microseconds(cfg.broker.batch_window_us),
+                          [this](std::size_t w) { return &broker.counters(w); });
     core::add_broker_metrics(metrics, broker);
     ops::add_process_metrics(metrics);
     storage::add_storage_metrics(metrics, storage.db());

@@ -8,7 +8,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/intrusive/list.hpp>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -49,6 +51,10 @@ class WorkerPool final : public core::Executor {
   // Connection deadlines of a worker. Touched only on that worker.
   DeadlineWheel& wheel(std::size_t worker) { return workers_[worker]->wheel; }
 
+  // Pauses of busy workers (pacer.h), counting in `counters(worker)`. Before start().
+  void set_batch_window(std::chrono::microseconds window,
+                        const std::function<core::WorkerCounters*(std::size_t)>& counters);
+
   void start();         // spawns one thread per worker
   void release_work();  // lets each loop return once it has nothing left to do
   void join();
@@ -68,6 +74,7 @@ class WorkerPool final : public core::Executor {
 
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<bool> stopping_{false};
+  bool paced_ = false;
   // Declared last, so destroyed first: its work posts to the workers' io_contexts.
   boost::asio::thread_pool blocking_;
 };

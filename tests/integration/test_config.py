@@ -17,7 +17,8 @@ pytestmark = pytest.mark.meshmq_only("meshmq's own command line")
 
 ALL_KEYS = [
     "listeners.tcp.port", "listeners.tcp.bind", "node.data_dir", "node.name", "log.level",
-    "broker.threads", "mqtt.max_inflight", "mqtt.max_queued_messages", "mqtt.queue_qos0",
+    "broker.threads", "broker.batch_window_us", "mqtt.max_inflight", "mqtt.max_queued_messages",
+    "mqtt.queue_qos0",
     "mqtt.session_expiry", "mqtt.connect_timeout", "mqtt.max_packet_size",
     "mqtt.max_outgoing_bytes", "mqtt.retained_max_count", "mqtt.retained_max_age",
     "http.port", "http.bind", "admin.token", "sys.interval", "node.shutdown_grace",

@@ -1,0 +1,29 @@
+#include "broker/net/pacer.h"
+
+namespace meshmq::net {
+
+void Pacer::pass_started(Clock::time_point now, std::uint64_t packets) {
+  busy_ = last_start_ != Clock::time_point{} && now - last_start_ < 2 * window_;
+  last_start_ = now;
+  start_packets_ = packets;
+}
+
+Pacer::Clock::duration Pacer::pause_after(Clock::time_point now, std::uint64_t packets,
+                                          std::uint64_t window_waits) {
+  if (window_.count() == 0) return {};
+  if (paused_) {
+    paused_ = false;
+    if (packets - start_packets_ < kMinPackets) cool_until_ = now + kCooldown;
+  }
+  if (window_waits != window_waits_) {
+    window_waits_ = window_waits;
+    cool_until_ = std::max(cool_until_, now + kHurry);
+  }
+  if (!busy_ || now < cool_until_) return {};
+  const Clock::time_point next_poll = last_start_ + window_;
+  if (next_poll <= now) return {};  // the pass itself took a window: poll at once
+  paused_ = true;
+  return next_poll - now;
+}
+
+}  // namespace meshmq::net
