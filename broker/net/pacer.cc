@@ -1,5 +1,7 @@
 #include "broker/net/pacer.h"
 
+#include <algorithm>
+
 namespace meshmq::net {
 
 void Pacer::pass_started(Clock::time_point now, std::uint64_t packets) {
@@ -12,8 +14,15 @@ Pacer::Clock::duration Pacer::pause_after(Clock::time_point now, std::uint64_t p
                                           std::uint64_t window_waits) {
   if (window_.count() == 0) return {};
   if (paused_) {
+    // One quiet window says little (clients send in bursts): judge pauses by a moving average
+    // of what they gathered, in quarters of a packet.
     paused_ = false;
-    if (packets - start_packets_ < kMinPackets) cool_until_ = now + kCooldown;
+    const std::uint64_t got = std::min<std::uint64_t>(packets - start_packets_, kGatherCap);
+    gathered_q_ = gathered_q_ - gathered_q_ / 4 + got;
+    if (gathered_q_ < 4 * kMinPackets) {
+      cool_until_ = now + kCooldown;
+      gathered_q_ = kFreshGather;
+    }
   }
   if (window_waits != window_waits_) {
     window_waits_ = window_waits;

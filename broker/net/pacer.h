@@ -9,8 +9,8 @@
 //
 // A pause delays reading by at most one window, never writing: the pass has flushed its output
 // before it. Two things switch it off, because waiting would cost more than it saves:
-//  - a pause after which the pass read fewer than kMinPackets packets (traffic too sparse to
-//    gather): no pauses for kCooldown;
+//  - pauses after which the pass read fewer than kMinPackets packets on average (a moving average
+//    over the last few pauses: traffic too sparse to gather): no pauses for kCooldown;
 //  - a message that had to queue behind a client's full inflight window (core counts them in
 //    WorkerCounters::window_waits): acknowledgements are then what limits throughput, so they are
 //    read at once, for kHurry.
@@ -28,7 +28,7 @@ class Pacer {
  public:
   using Clock = std::chrono::steady_clock;
   static constexpr std::uint64_t kMinPackets = 3;
-  static constexpr Clock::duration kCooldown = std::chrono::milliseconds(200);
+  static constexpr Clock::duration kCooldown = std::chrono::milliseconds(500);
   static constexpr Clock::duration kHurry = std::chrono::milliseconds(10);
 
   explicit Pacer(std::chrono::microseconds window = {}) : window_(window) {}
@@ -49,6 +49,11 @@ class Pacer {
   Clock::time_point cool_until_{};
   std::uint64_t start_packets_ = 0;
   std::uint64_t window_waits_ = 0;
+  // Packets the recent pauses gathered, times 4 (the moving average gains 1/4 per pause). It
+  // starts at twice the threshold, so sparse traffic pauses a few times before it cools down.
+  static constexpr std::uint64_t kFreshGather = 8 * kMinPackets;
+  static constexpr std::uint64_t kGatherCap = 64;  // one burst does not buy many quiet pauses
+  std::uint64_t gathered_q_ = kFreshGather;
   bool busy_ = false;    // this pass started less than two windows after the previous one
   bool paused_ = false;  // a pause came before this pass
 };
