@@ -28,7 +28,7 @@ class Pacer {
  public:
   using Clock = std::chrono::steady_clock;
   static constexpr std::uint64_t kMinPackets = 3;
-  static constexpr Clock::duration kCooldown = std::chrono::milliseconds(500);
+  static constexpr Clock::duration kCooldown = std::chrono::seconds(1);
   static constexpr Clock::duration kHurry = std::chrono::milliseconds(10);
 
   explicit Pacer(std::chrono::microseconds window = {}) : window_(window) {}
@@ -50,8 +50,9 @@ class Pacer {
   std::uint64_t start_packets_ = 0;
   std::uint64_t window_waits_ = 0;
   // Packets the recent pauses gathered, times 4 (the moving average gains 1/4 per pause). It
-  // starts at twice the threshold, so sparse traffic pauses a few times before it cools down.
-  static constexpr std::uint64_t kFreshGather = 8 * kMinPackets;
+  // starts just above the threshold: sparse traffic cools down after two pauses (each delays a
+  // message or two, which shows in a p99), while one quiet window in a busy stream does not.
+  static constexpr std::uint64_t kFreshGather = 4 * kMinPackets + 3;
   static constexpr std::uint64_t kGatherCap = 64;  // one burst does not buy many quiet pauses
   std::uint64_t gathered_q_ = kFreshGather;
   bool busy_ = false;    // this pass started less than two windows after the previous one

@@ -67,18 +67,16 @@ INSTANTIATE_TEST_SUITE_P(
              200,
              {{0, 10, 0, 1, 0, 0},
               {100, 110, 1, 2, 0, 190},
-              // Each pause gathers 1 packet: the moving average falls below 3 after four.
+              // Each pause gathers 1 packet: the moving average falls below 3 after two.
               {300, 310, 2, 3, 0, 190},
-              {500, 510, 3, 4, 0, 190},
-              {700, 710, 4, 5, 0, 190},
-              {900, 910, 5, 6, 0, 0},
-              // Cooling down (kCooldown, 500 ms): no pauses however busy.
-              {1000, 1010, 6, 7, 0, 0},
-              {300 * kMs, 300 * kMs + 10, 7, 8, 0, 0},
-              {300 * kMs + 100, 300 * kMs + 110, 8, 9, 0, 0},
+              {500, 510, 3, 4, 0, 0},
+              // Cooling down (kCooldown, 1 s): no pauses however busy.
+              {600, 610, 4, 5, 0, 0},
+              {500 * kMs, 500 * kMs + 10, 5, 6, 0, 0},
+              {500 * kMs + 100, 500 * kMs + 110, 6, 7, 0, 0},
               // Cooled down: busy again, pauses again.
-              {600 * kMs, 600 * kMs + 10, 9, 10, 0, 0},
-              {600 * kMs + 100, 600 * kMs + 110, 10, 11, 0, 190}}},
+              {1100 * kMs, 1100 * kMs + 10, 7, 8, 0, 0},
+              {1100 * kMs + 100, 1100 * kMs + 110, 8, 9, 0, 190}}},
         Case{"OneQuietWindowDoesNotStopPausing",
              200,
              {{0, 10, 0, 1, 0, 0},
