@@ -11,9 +11,9 @@
 // before it. Two things switch it off, because waiting would cost more than it saves:
 //  - pauses after which the pass read fewer than kMinPackets packets on average (a moving average
 //    over the last few pauses: traffic too sparse to gather): no pauses for kCooldown;
-//  - a message that had to queue behind a client's full inflight window (core counts them in
-//    WorkerCounters::window_waits): acknowledgements are then what limits throughput, so they are
-//    read at once, for kHurry.
+//  - a message that had to queue behind a connected client's full inflight window or output
+//    buffer (core counts them in WorkerCounters::window_waits): acknowledgements are then what
+//    limits throughput, so they are read at once, for kHurry.
 // A quiet worker never pauses: the first packet after a silence is read as soon as it arrives.
 //
 // Pure logic with the clock passed in, so it is tested without sleeping.
@@ -33,13 +33,11 @@ class Pacer {
 
   explicit Pacer(std::chrono::microseconds window = {}) : window_(window) {}
 
-  std::chrono::microseconds window() const { return window_; }
-
   // A pass that dispatches events starts; `packets` is the worker's running total of packets read
   // from clients.
   void pass_started(Clock::time_point now, std::uint64_t packets);
   // The pass is over: how long to pause before the next poll, zero for none. `window_waits` is
-  // the worker's running total of messages queued behind a full inflight window.
+  // the worker's running total of WorkerCounters::window_waits.
   Clock::duration pause_after(Clock::time_point now, std::uint64_t packets,
                               std::uint64_t window_waits);
 

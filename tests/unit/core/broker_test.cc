@@ -8,24 +8,6 @@ namespace {
 
 using codec::QoS;
 
-codec::Publish publish(std::string topic, std::string payload, QoS qos, std::uint16_t id = 0,
-                       bool retain = false) {
-  codec::Publish p;
-  p.topic = std::move(topic);
-  p.payload = std::move(payload);
-  p.qos = qos;
-  p.packet_id = qos == QoS::kAtMostOnce ? 0 : id;
-  p.retain = retain;
-  return p;
-}
-
-codec::Subscribe subscribe(std::uint16_t id, std::vector<std::pair<std::string, QoS>> filters) {
-  codec::Subscribe s;
-  s.packet_id = id;
-  for (auto& [f, q] : filters) s.topics.push_back({f, q});
-  return s;
-}
-
 TEST(BrokerConnect, FreshSessionGetsConnackWithoutSessionPresent) {
   BrokerFixture f;
   auto c = f.connect("a", true, 0);

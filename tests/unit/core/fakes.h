@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "broker/codec/decoder.h"
@@ -18,6 +19,26 @@
 #include "broker/core/memory_retained_store.h"
 
 namespace meshmq::testing {
+
+// Packets as a client would send them (QoS 0 publishes carry no packet id).
+inline codec::Publish publish(std::string topic, std::string payload, codec::QoS qos,
+                              std::uint16_t id = 0, bool retain = false) {
+  codec::Publish p;
+  p.topic = std::move(topic);
+  p.payload = std::move(payload);
+  p.qos = qos;
+  p.packet_id = qos == codec::QoS::kAtMostOnce ? 0 : id;
+  p.retain = retain;
+  return p;
+}
+
+inline codec::Subscribe subscribe(std::uint16_t id,
+                                  std::vector<std::pair<std::string, codec::QoS>> filters) {
+  codec::Subscribe s;
+  s.packet_id = id;
+  for (auto& [f, q] : filters) s.topics.push_back({f, q});
+  return s;
+}
 
 class ManualExecutor final : public core::Executor {
  public:

@@ -153,26 +153,15 @@ TEST(BrokerMetrics, WindowWaitsCountMessagesHeldBackForConnectedClientsOnly) {
   core::MetricsRegistry r;
   core::add_broker_metrics(r, f.broker);
   auto sub = f.connect("sub", false, 0);
-  codec::Subscribe s;
-  s.packet_id = 1;
-  s.topics = {{"a", QoS::kAtLeastOnce}};
-  sub->receive(s);
+  sub->receive(subscribe(1, {{"a", QoS::kAtLeastOnce}}));
   auto pub = f.connect("pub", true, 0);
-  codec::Publish p;
-  p.topic = "a";
-  p.payload = "x";
-  p.qos = QoS::kAtLeastOnce;
-  for (std::uint16_t id = 1; id <= 5; ++id) {
-    p.packet_id = id;
-    pub->receive(p);
-  }
+  for (std::uint16_t id = 1; id <= 5; ++id) pub->receive(publish("a", "x", QoS::kAtLeastOnce, id));
   auto snap = r.collect();
   EXPECT_EQ(value(snap, "meshmq_inflight_messages"), 2);
   EXPECT_EQ(value(snap, "meshmq_window_waits_total"), 3);
 
   sub->receive(codec::Disconnect{});
-  p.packet_id = 6;
-  pub->receive(p);
+  pub->receive(publish("a", "x", QoS::kAtLeastOnce, 6));
   snap = r.collect();
   EXPECT_EQ(value(snap, "meshmq_queued_messages"), 4);
   EXPECT_EQ(value(snap, "meshmq_window_waits_total"), 3);  // offline: queued, not held back

@@ -125,22 +125,6 @@ TEST(SharedPicker, RandomReachesEveryCandidate) {
 
 // --- through the broker ---
 
-codec::Subscribe subscribe(std::uint16_t id, std::vector<std::pair<std::string, QoS>> filters) {
-  codec::Subscribe s;
-  s.packet_id = id;
-  for (auto& [f, q] : filters) s.topics.push_back({f, q});
-  return s;
-}
-
-codec::Publish publish(std::string topic, std::string payload, QoS qos, std::uint16_t id = 0) {
-  codec::Publish p;
-  p.topic = std::move(topic);
-  p.payload = std::move(payload);
-  p.qos = qos;
-  p.packet_id = qos == QoS::kAtMostOnce ? 0 : id;
-  return p;
-}
-
 struct FakeCluster final : core::ClusterLink {
   std::vector<std::string> added;
   std::vector<core::RemoteForward> forwards;
