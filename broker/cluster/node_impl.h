@@ -121,6 +121,7 @@ struct ClusterNode::Impl final : FrameSink, pb::Cluster::CallbackService, Sessio
   bool queue_durably(Peer& p, PendingForward& f);
   void check_waiters(Clock::time_point now);
   void run_deferred(std::unique_lock<std::mutex>& lock);
+  void write_to_peers(const pb::Frame& f);  // every peer whose outgoing stream is ready
   void send_forwards(Peer& p, std::deque<PendingForward>::iterator from);
   void mark_down(const std::string& n);
   void withdraw(const std::string& n);

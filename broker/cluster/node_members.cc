@@ -111,9 +111,7 @@ void ClusterNode::Impl::run_ticker() {
       const RouteDigest digest = local.digest();
       d.mutable_digest()->set_hash(digest.hash);
       d.mutable_digest()->set_count(digest.count);
-      for (auto& [n, p] : peers) {
-        if (p.out_ready) p.out->write(d);
-      }
+      write_to_peers(d);
     }
     check_waiters(now);
     check_joined(now);

@@ -62,9 +62,7 @@ void ClusterNode::Impl::retained_changed(const core::MessagePtr& m) {
   r->set_qos(static_cast<std::uint32_t>(m->qos));
   r->set_timestamp_ms(v.ts);
   r->set_origin(v.origin);
-  for (auto& [n, p] : peers) {
-    if (p.out_ready) p.out->write(f);
-  }
+  write_to_peers(f);
 }
 
 }  // namespace meshmq::cluster

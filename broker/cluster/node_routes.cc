@@ -80,9 +80,7 @@ void ClusterNode::Impl::local_route_added(const std::string& filter, bool durabl
     f.mutable_delta()->set_seq(++route_seq);
     if (c.route) f.mutable_delta()->add_added(filter);
     if (c.durable) f.mutable_delta()->add_durable_added(filter);
-    for (auto& [n, p] : peers) {
-      if (p.out_ready) p.out->write(f);
-    }
+    write_to_peers(f);
   }
   Waiter w{
       route_seq, {}, std::move(done), Clock::now() + std::chrono::seconds(cfg.route_ack_timeout_s)};
@@ -105,6 +103,10 @@ void ClusterNode::Impl::local_route_removed(const std::string& filter, bool dura
   f.mutable_delta()->set_seq(++route_seq);
   if (c.durable) f.mutable_delta()->add_durable_removed(filter);
   if (c.route) f.mutable_delta()->add_removed(filter);
+  write_to_peers(f);
+}
+
+void ClusterNode::Impl::write_to_peers(const pb::Frame& f) {
   for (auto& [n, p] : peers) {
     if (p.out_ready) p.out->write(f);
   }
