@@ -8,6 +8,8 @@ seeds, all at once unless asked otherwise, and waits until every node has a stre
 
 from __future__ import annotations
 
+import fcntl
+import os
 import random
 import re
 import signal
@@ -36,8 +38,32 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
+#: Lock files, one per port handed out, held open (flock) until this process exits.
+_PORT_LOCKS = Path("/tmp/meshmq-test-ports")
+_held: list = []
+
+
+def _reserve(host: str, port: int) -> bool:
+    """Claims host:port for this process against every other test process on the machine.
+
+    ctest runs test files in parallel, and a node that was stopped to be restarted leaves its
+    ports free in between: a cluster test in another process could pick them then, and the
+    restart would fail with "Address already in use". A flock dies with its process, so a
+    crashed run leaves nothing locked."""
+    _PORT_LOCKS.mkdir(parents=True, exist_ok=True)
+    fd = os.open(_PORT_LOCKS / f"{host}:{port}", os.O_CREAT | os.O_RDWR, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _held.append(fd)
+    return True
+
+
 def free_ports(host: str, count: int) -> list[int]:
-    """Ports free on host a moment ago, all different, and below the kernel's ephemeral range.
+    """Ports free on host a moment ago, all different, below the kernel's ephemeral range, and
+    reserved for this process (see _reserve) so they stay ours across restarts.
 
     A node restarts on the same ports after kill -9. A port from the ephemeral range may by then
     be the source port of an outgoing connection to that address (a peer redialling the node, a
@@ -58,7 +84,9 @@ def free_ports(host: str, count: int) -> list[int]:
                 s.close()
                 continue
             socks.append(s)
-            ports.append(s.getsockname()[1])
+            port = s.getsockname()[1]
+            if _reserve(host, port):
+                ports.append(port)
         if len(ports) < count:
             raise RuntimeError(f"no {count} free ports in {low}-{high} on {host}")
         return ports
