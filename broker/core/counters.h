@@ -90,6 +90,7 @@ struct alignas(64) WorkerCounters {
   Gauge queued_messages;    // in session queues (offline or beyond the inflight window)
   Gauge inflight_messages;  // outbound QoS 1/2 sent and not yet acknowledged
   Counter window_waits;     // for a connected client, queued or dropped: window/output full
+  Counter backlog_waits;    // the same, behind a queue already a whole window deep
   Counter worker_pauses;    // busy passes followed by a pause (net/pacer.h)
   LatencyHistogram deliver_latency;  // Message::received_at -> written to a subscriber
   // Authentication and access rules (broker/auth through core::AccessPolicy).

@@ -208,6 +208,10 @@ const std::vector<Row>& worker_rows() {
                             "Messages for a connected client queued (or dropped, the queue being "
                             "full) because its inflight window or output buffer was full",
                             {}, &WorkerCounters::window_waits));
+    r.push_back(counter_row("meshmq_backlog_waits_total",
+                            "Window waits behind a queue already one inflight window deep: "
+                            "acknowledgements bound the throughput, so workers do not pause",
+                            {}, &WorkerCounters::backlog_waits));
     r.push_back(counter_row("meshmq_worker_pauses_total",
                             "Busy event-loop passes followed by a pause of at most "
                             "broker.batch_window_us",

@@ -63,9 +63,12 @@ void Session::deliver(const MessagePtr& message, QoS qos, bool retain, WorkerCou
 }
 
 void Session::enqueue(Outbound out, WorkerCounters& counters) {
-  // A connected client that cannot take the message now: its acknowledgements are what the
-  // worker should read first (net/pacer.h).
-  if (connection_ != nullptr) counters.window_waits.add();
+  if (connection_ != nullptr) {
+    counters.window_waits.add();
+    // More is waiting than one round trip of acknowledgements can carry: they now bound this
+    // client's throughput, so the worker should read them at once (net/pacer.h).
+    if (queue_.size() >= options_.max_inflight) counters.backlog_waits.add();
+  }
   if (queue_.size() >= options_.max_queued_messages) {
     // Newest dropped: the client keeps a contiguous prefix of the stream it missed.
     counters.dropped_queue_full.add();

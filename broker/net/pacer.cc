@@ -11,7 +11,7 @@ void Pacer::pass_started(Clock::time_point now, std::uint64_t packets) {
 }
 
 Pacer::Clock::duration Pacer::pause_after(Clock::time_point now, std::uint64_t packets,
-                                          std::uint64_t window_waits) {
+                                          std::uint64_t backlog_waits) {
   if (window_.count() == 0) return {};
   if (paused_) {
     // One quiet window says little (clients send in bursts): judge pauses by a moving average
@@ -24,8 +24,8 @@ Pacer::Clock::duration Pacer::pause_after(Clock::time_point now, std::uint64_t p
       gathered_q_ = kFreshGather;
     }
   }
-  if (window_waits != window_waits_) {
-    window_waits_ = window_waits;
+  if (backlog_waits != backlog_waits_) {
+    backlog_waits_ = backlog_waits;
     cool_until_ = std::max(cool_until_, now + kHurry);
   }
   if (!busy_ || now < cool_until_) return {};

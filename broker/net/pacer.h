@@ -11,9 +11,12 @@
 // before it. Two things switch it off, because waiting would cost more than it saves:
 //  - pauses after which the pass read fewer than kMinPackets packets on average (a moving average
 //    over the last few pauses: traffic too sparse to gather): no pauses for kCooldown;
-//  - a message that had to queue behind a connected client's full inflight window or output
-//    buffer (core counts them in WorkerCounters::window_waits): acknowledgements are then what
-//    limits throughput, so they are read at once, for kHurry.
+//  - a message that had to queue for a connected client behind a queue already one inflight
+//    window deep (core counts them in WorkerCounters::backlog_waits): more is waiting than one
+//    round trip of acknowledgements carries, so they are what limits throughput and are read at
+//    once, for kHurry. A window that is merely full says nothing of the kind: at a high rate
+//    every window fills between passes, and the next round trip empties it whether or not the
+//    worker paused first (reacting to those cost fan-in QoS 1 most of its pauses in perf).
 // A quiet worker never pauses: the first packet after a silence is read as soon as it arrives.
 //
 // Pure logic with the clock passed in, so it is tested without sleeping.
@@ -36,17 +39,17 @@ class Pacer {
   // A pass that dispatches events starts; `packets` is the worker's running total of packets read
   // from clients.
   void pass_started(Clock::time_point now, std::uint64_t packets);
-  // The pass is over: how long to pause before the next poll, zero for none. `window_waits` is
-  // the worker's running total of WorkerCounters::window_waits.
+  // The pass is over: how long to pause before the next poll, zero for none. `backlog_waits` is
+  // the worker's running total of WorkerCounters::backlog_waits.
   Clock::duration pause_after(Clock::time_point now, std::uint64_t packets,
-                              std::uint64_t window_waits);
+                              std::uint64_t backlog_waits);
 
  private:
   std::chrono::microseconds window_;
   Clock::time_point last_start_{};  // of the previous pass with events
   Clock::time_point cool_until_{};
   std::uint64_t start_packets_ = 0;
-  std::uint64_t window_waits_ = 0;
+  std::uint64_t backlog_waits_ = 0;
   // Packets the recent pauses gathered, times 4 (the moving average gains 1/4 per pause). It
   // starts just above the threshold: sparse traffic cools down after two pauses (each delays a
   // message or two, which shows in a p99), while one quiet window in a busy stream does not.

@@ -168,7 +168,7 @@ void Poller::pace() {
   if (counters_ == nullptr) return;
   const auto now = Pacer::Clock::now();
   const auto pause =
-      pacer_.pause_after(now, counters_->packets_received.total(), counters_->window_waits.get());
+      pacer_.pause_after(now, counters_->packets_received.total(), counters_->backlog_waits.get());
   if (pause <= Pacer::Clock::duration::zero()) return;
   // The whole worker waits, Asio handlers too: at most one window, and only while busy.
   counters_->worker_pauses.add();

@@ -159,12 +159,15 @@ TEST(BrokerMetrics, WindowWaitsCountMessagesHeldBackForConnectedClientsOnly) {
   auto snap = r.collect();
   EXPECT_EQ(value(snap, "meshmq_inflight_messages"), 2);
   EXPECT_EQ(value(snap, "meshmq_window_waits_total"), 3);
+  // Only the fifth found a queue one window (2) deep in front of it.
+  EXPECT_EQ(value(snap, "meshmq_backlog_waits_total"), 1);
 
   sub->receive(codec::Disconnect{});
   pub->receive(publish("a", "x", QoS::kAtLeastOnce, 6));
   snap = r.collect();
   EXPECT_EQ(value(snap, "meshmq_queued_messages"), 4);
   EXPECT_EQ(value(snap, "meshmq_window_waits_total"), 3);  // offline: queued, not held back
+  EXPECT_EQ(value(snap, "meshmq_backlog_waits_total"), 1);
 }
 
 }  // namespace

@@ -11,13 +11,13 @@ namespace {
 using std::chrono::microseconds;
 
 // One pass: when it starts and ends (us after t0), the worker's packet total at its start and
-// end, the window-wait total at its end, and the pause expected after it (us).
+// end, the backlog-wait total at its end, and the pause expected after it (us).
 struct Pass {
   long start_us;
   long end_us;
   std::uint64_t packets_before;
   std::uint64_t packets_after;
-  std::uint64_t window_waits;
+  std::uint64_t backlog_waits;
   long pause_us;
 };
 
@@ -37,7 +37,7 @@ TEST_P(PacerCase, PausesAsExpected) {
     const Pass& p = c.passes[i];
     pacer.pass_started(t0 + microseconds(p.start_us), p.packets_before);
     const auto pause =
-        pacer.pause_after(t0 + microseconds(p.end_us), p.packets_after, p.window_waits);
+        pacer.pause_after(t0 + microseconds(p.end_us), p.packets_after, p.backlog_waits);
     EXPECT_EQ(std::chrono::duration_cast<microseconds>(pause).count(), p.pause_us) << "pass " << i;
   }
 }
@@ -88,16 +88,16 @@ INSTANTIATE_TEST_SUITE_P(
               {900, 910, 22, 22, 0, 190},
               {1100, 1110, 22, 32, 0, 190},
               {1300, 1310, 32, 32, 0, 190}}},
-        Case{"WindowWaitsReadAcknowledgementsAtOnce",
+        Case{"BacklogWaitsReadAcknowledgementsAtOnce",
              200,
              {{0, 10, 0, 1, 0, 0},
               {100, 110, 1, 5, 0, 190},
-              // A message queued behind a full inflight window: no pauses for kHurry (10 ms).
+              // A message queued behind a window-deep backlog: no pauses for kHurry (10 ms).
               {300, 310, 5, 12, 1, 0},
               {400, 410, 12, 20, 1, 0},
               {5 * kMs, 5 * kMs + 10, 20, 30, 2, 0},
               {14 * kMs, 14 * kMs + 10, 30, 40, 2, 0},
-              // 10 ms after the last window wait: pausing again.
+              // 10 ms after the last backlog wait: pausing again.
               {16 * kMs, 16 * kMs + 10, 40, 50, 2, 0},
               {16 * kMs + 100, 16 * kMs + 110, 50, 60, 2, 190}}}),
     [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
