@@ -58,7 +58,7 @@ die() { echo "compare.sh: $*" >&2; exit 2; }
 SCENARIOS=fanin-q0,fanin-q1,fanin-q2,fanout,pairs,latency,idle
 QUICK=0 DURATION= LAT_DURATION= LAT_RATE=5000 LAT_QOS=0,1 CONNS= CLIMB=1
 OUT= RESULTS= MESHMQ= BENCH= MOSQUITTO= BUILD=0 REV=
-BROKER_CPU=1 TOOL_CPU=0 WAIT_LOAD= WAIT_TIMEOUT=900 NAGLE=0
+BROKER_CPU=1 TOOL_CPU=0 WAIT_LOAD= WAIT_TIMEOUT=900 NODELAY=true
 while [ $# -gt 0 ]; do
   case "$1" in
     --scenarios) SCENARIOS=${2:?}; shift ;;
@@ -76,7 +76,7 @@ while [ $# -gt 0 ]; do
     --mosquitto) MOSQUITTO=${2:?}; shift ;;
     --build) BUILD=1 ;;
     --rev) REV=${2:?}; shift ;;
-    --mosquitto-nagle) NAGLE=1 ;;
+    --mosquitto-nagle) NODELAY=false ;;
     --broker-cpu) BROKER_CPU=${2:?}; shift ;;
     --tool-cpu) TOOL_CPU=${2:?}; shift ;;
     --wait-load) WAIT_LOAD=${2:?}; shift ;;
@@ -159,9 +159,8 @@ MESHMQ_EXTRA=()
 # sent, and delivered to the receiving socket, from the softirq of that ACK on the load
 # generator's core: perf shows Mosquitto's own core then skips most of tcp_write_xmit and the
 # receive path (~25% less broker CPU at fan-in QoS 1/2), which the same send would cost it on
-# the broker's host over a real network. Same socket options, same accounting.
-NODELAY=true
-[ "$NAGLE" = 1 ] && NODELAY=false
+# the broker's host over a real network. Same socket options, same accounting (NODELAY, set
+# by --mosquitto-nagle, goes into mosquitto.conf below).
 
 # --- wait for a quiet machine -----------------------------------------------------------------
 load1() { cut -d' ' -f1 /proc/loadavg; }
