@@ -31,6 +31,9 @@ pinned to separate cores) and prints one table: scenario | metric | mosquitto | 
   --latency-qos LIST QoS levels of the latency scenario (default 0,1)
   --conns N          connections for idle, and 2 x pairs + 1 for pairs (default 15000)
   --no-climb         run only the first two rungs of each ladder (no max-rate search)
+  --rounds N         run the whole set of scenarios N times (default 1), Mosquitto first in odd
+                     rounds and meshmq first in even ones; the table shows the median of the
+                     rounds and the targets list each round's figure (see README "Rounds")
   --out FILE         also write the table as markdown to FILE (default RESULTS/compare.md)
   --results DIR      raw JSON, logs and run records (default /tmp/meshmq-compare-DATE)
   --meshmq PATH      broker binary (default build/broker/meshmq)
@@ -56,7 +59,7 @@ EOF
 die() { echo "compare.sh: $*" >&2; exit 2; }
 
 SCENARIOS=fanin-q0,fanin-q1,fanin-q2,fanout,pairs,latency,idle
-QUICK=0 DURATION= LAT_DURATION= LAT_RATE=5000 LAT_QOS=0,1 CONNS= CLIMB=1
+QUICK=0 DURATION= LAT_DURATION= LAT_RATE=5000 LAT_QOS=0,1 CONNS= CLIMB=1 ROUNDS=1
 OUT= RESULTS= MESHMQ= BENCH= MOSQUITTO= BUILD=0 REV=
 BROKER_CPU=1 TOOL_CPU=0 WAIT_LOAD= WAIT_TIMEOUT=900 NODELAY=true
 while [ $# -gt 0 ]; do
@@ -69,6 +72,7 @@ while [ $# -gt 0 ]; do
     --latency-qos) LAT_QOS=${2:?}; shift ;;
     --conns) CONNS=${2:?}; shift ;;
     --no-climb) CLIMB=0 ;;
+    --rounds) ROUNDS=${2:?}; shift ;;
     --out) OUT=${2:?}; shift ;;
     --results) RESULTS=${2:?}; shift ;;
     --meshmq) MESHMQ=${2:?}; shift ;;
@@ -94,6 +98,7 @@ else
 fi
 SCENARIOS=${SCENARIOS//fanin-q/fanin@}
 SCENARIOS=$(echo ",$SCENARIOS," | sed 's/,fanin,/,fanin@0,fanin@1,fanin@2,/; s/^,//; s/,$//')
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds takes a positive number, not $ROUNDS"
 for s in ${SCENARIOS//,/ }; do
   case "$s" in fanin@0|fanin@1|fanin@2|fanout|pairs|latency|idle) ;; *) die "unknown scenario $s" ;; esac
 done
@@ -279,6 +284,7 @@ run() {
   local sid=$1 kind=$2 rate=$3 role=$4 secs=$5; shift 5
   RUN_N=$((RUN_N + 1))
   local name; name=$(printf '%03d-%s-%s-%s' "$RUN_N" "${sid/@/-q}" "$kind" "$rate")
+  [ "$ROUNDS" = 1 ] || name+="-r$ROUND"
   local dir=$RESULTS/runs/$name
   local port; port=$(free_port)
   mkdir -p "$dir"
@@ -330,7 +336,7 @@ run() {
     --broker-alive "$alive" --clk-tck "$CLK_TCK" \
     --cpu "$cpu0" "$cpu_pub" "$cpu1" --tool-cpu "$tcpu0" "$tcpu_pub" --t "$t0" "$t_pub" "$t1" \
     --rss "$rss0" "$rss_ready" "$rss_late" --runq "$wait0" "$wait_pub" "$twait0" "$twait_pub" \
-    --ctxsw "$cs0" "$cs1" --port "$port" --args "$*" >&2
+    --ctxsw "$cs0" "$cs1" --round "$ROUND" --port "$port" --args "$*" >&2
   read -r LAST_OK LAST_CONTENDED < <(tail -1 "$RUNS" | "$PY" -c 'import json, sys
 r = json.load(sys.stdin)
 print(int(r["ok"]), int(max(r["broker_runq"] or 0, r["tool_runq"] or 0) > 0.10))')
@@ -338,8 +344,8 @@ print(int(r["ok"]), int(max(r["broker_runq"] or 0, r["tool_runq"] or 0) > 0.10))
 
 # measure ARGS...: run(), and once more after a pause when the broker or the tool spent more than
 # 10% of the publishing phase waiting for its core (another process on the machine took it). The
-# summary uses the last run of each (scenario, broker, rate). At most MAX_RETRIES in all.
-RETRIES=0 MAX_RETRIES=12
+# summary uses the last run of each (scenario, broker, rate, round). At most MAX_RETRIES in all.
+RETRIES=0 MAX_RETRIES=$((12 * ROUNDS))
 measure() {
   run "$@"
   if [ "$LAST_CONTENDED" = 1 ] && [ "$RETRIES" -lt "$MAX_RETRIES" ]; then
@@ -355,7 +361,7 @@ measure() {
 ladder() {
   local sid=$1 rates=$2; shift 2
   local kind r n
-  for kind in mosquitto meshmq; do
+  for kind in $KINDS; do
     n=0
     for r in $rates; do
       n=$((n + 1))
@@ -370,41 +376,48 @@ ladder() {
 
 PAIRS=$(( (CONNS - 1) / 2 ))
 START=$(date +%s)
-for s in ${SCENARIOS//,/ }; do
-  case "$s" in
-    fanin@*)
-      q=${s#fanin@}
-      # 16 publishers -> 1 subscriber on bench/fanin/+, 64-byte payloads. At QoS 1/2 the one
-      # subscriber's inflight window (32) bounds the rate long before the CPU does: lower rungs.
-      if [ "$q" = 0 ]; then rates="10000 20000 40000 80000 160000 320000"
-      else rates="2500 5000 10000 20000 40000 80000"; fi
-      ladder "$s" "$rates" fanin -q "$q" -s 64 ;;
-    fanout)
-      # 1 publisher -> 1,000 subscribers: each publish is 1,000 deliveries.
-      ladder "$s" "10 20 40 80 160 320" fanout -c 1000 -q 0 -s 64 --threads 1 ;;
-    pairs)
-      # PAIRS publishers on dev/%i/temp, each with its own subscriber, plus dev/+/temp:
-      # every publish is 2 deliveries.
-      ladder "$s" "2500 5000 10000 20000 40000 80000" pairs -c "$PAIRS" -q 0 -s 64 \
-        --ifaddr 127.0.0.2,127.0.0.3 --threads 1 -R 5000 --max-pending 200 ;;
-    latency)
-      for q in ${LAT_QOS//,/ }; do
-        for kind in mosquitto meshmq; do
-          measure "latency@$q" "$kind" "$LAT_RATE" latency "$LAT_DURATION" latency -c 10 -q "$q" \
-            -s 64 --total-rate "$LAT_RATE" -d "$LAT_DURATION" --drain 3
-        done
-      done ;;
-    idle)
-      for kind in mosquitto meshmq; do
-        run idle "$kind" 0 idle 3 idle -c "$CONNS" --ifaddr 127.0.0.2,127.0.0.3 --threads 1 \
-          -R 5000 --max-pending 200 -d 3
-      done ;;
-  esac
+# One run of a scenario can be off by a third (fan-out) or be the one with a stall of the VM
+# (a p99 of 50-100 ms at 5,000 msg/s, either broker): rounds spread the repeats over the whole
+# invocation, and alternating which broker goes first cancels a drift of the machine.
+for ROUND in $(seq "$ROUNDS"); do
+  if [ $((ROUND % 2)) = 1 ]; then KINDS="mosquitto meshmq"; else KINDS="meshmq mosquitto"; fi
+  [ "$ROUNDS" = 1 ] || echo "--- round $ROUND of $ROUNDS" >&2
+  for s in ${SCENARIOS//,/ }; do
+    case "$s" in
+      fanin@*)
+        q=${s#fanin@}
+        # 16 publishers -> 1 subscriber on bench/fanin/+, 64-byte payloads. At QoS 1/2 the one
+        # subscriber's inflight window (32) bounds the rate long before the CPU does: lower rungs.
+        if [ "$q" = 0 ]; then rates="10000 20000 40000 80000 160000 320000"
+        else rates="2500 5000 10000 20000 40000 80000"; fi
+        ladder "$s" "$rates" fanin -q "$q" -s 64 ;;
+      fanout)
+        # 1 publisher -> 1,000 subscribers: each publish is 1,000 deliveries.
+        ladder "$s" "10 20 40 80 160 320" fanout -c 1000 -q 0 -s 64 --threads 1 ;;
+      pairs)
+        # PAIRS publishers on dev/%i/temp, each with its own subscriber, plus dev/+/temp:
+        # every publish is 2 deliveries.
+        ladder "$s" "2500 5000 10000 20000 40000 80000" pairs -c "$PAIRS" -q 0 -s 64 \
+          --ifaddr 127.0.0.2,127.0.0.3 --threads 1 -R 5000 --max-pending 200 ;;
+      latency)
+        for q in ${LAT_QOS//,/ }; do
+          for kind in $KINDS; do
+            measure "latency@$q" "$kind" "$LAT_RATE" latency "$LAT_DURATION" latency -c 10 -q "$q" \
+              -s 64 --total-rate "$LAT_RATE" -d "$LAT_DURATION" --drain 3
+          done
+        done ;;
+      idle)
+        for kind in $KINDS; do
+          run idle "$kind" 0 idle 3 idle -c "$CONNS" --ifaddr 127.0.0.2,127.0.0.3 --threads 1 \
+            -R 5000 --max-pending 200 -d 3
+        done ;;
+    esac
+  done
 done
 ELAPSED=$(( $(date +%s) - START ))
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg); runs took ${ELAPSED}s ($RUN_N runs, $RETRIES repeated because of other load)" >>"$RESULTS/header.txt"
 
 "$PY" "$HERE/summarize.py" --runs "$RUNS" --header "$RESULTS/header.txt" --out "$OUT" \
-  --duration "$DURATION" --conns "$CONNS" --pairs "$PAIRS"
+  --duration "$DURATION" --conns "$CONNS" --pairs "$PAIRS" --rounds "$ROUNDS"
 echo "markdown: $OUT" >&2
 echo "raw JSON and logs: $RESULTS/runs" >&2

@@ -34,6 +34,7 @@ def main():
     a.add_argument("--rss", type=float, nargs=3, required=True)       # KiB: before, ready, end of holding
     a.add_argument("--runq", type=float, nargs=4, default=[0, 0, 0, 0])  # ns: broker, tool
     a.add_argument("--ctxsw", type=float, nargs=2, default=[0, -1])  # broker: ready, exit
+    a.add_argument("--round", type=int, default=1)  # compare.sh --rounds
     a.add_argument("--port", type=int)
     a.add_argument("--args", default="")
     o = a.parse_args()
@@ -56,7 +57,8 @@ def main():
         else None
     rec = {
         "name": o.name, "scenario": o.scenario, "broker": o.broker, "rate": o.rate,
-        "role": o.role, "rc": o.rc, "ready": bool(o.ready), "broker_alive": bool(o.broker_alive),
+        "role": o.role, "round": o.round, "rc": o.rc, "ready": bool(o.ready),
+        "broker_alive": bool(o.broker_alive),
         "port": o.port, "bench_args": o.args, "dir": o.dir,
         "broker_cpu_s": round(cpu_window, 3),
         "broker_busy": round(cpu_pub / pub_wall, 3) if pub_wall > 0 and cpu_pub is not None

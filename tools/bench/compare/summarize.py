@@ -27,6 +27,42 @@ def fmt_ratio(r):
     return "-" if r is None else "%.2fx" % r
 
 
+def median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    m = len(xs) // 2
+    return xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
+
+
+def merge_rounds(recs, rounds):
+    """The runs of one (scenario, broker, rate) in several rounds -> one record of their medians.
+    A rung is sustained when it was in most rounds: a round that stopped climbing below it did
+    not sustain it either."""
+    if rounds == 1:
+        return recs[0]
+    m = dict(recs[0])
+    for key in ("msgs_per_cpu_s", "broker_busy", "received_per_s", "loss",
+                "rss_per_conn_bytes"):
+        v = median([r.get(key) for r in recs])
+        if v is None:
+            m.pop(key, None)
+        else:
+            m[key] = v
+    for key in ("latency_us", "rss_kib"):
+        parts = [r[key] for r in recs if r.get(key)]
+        if parts:
+            m[key] = {k: median([p.get(k) for p in parts]) for k in parts[0]}
+    conns = [r["connections"] for r in recs if r.get("connections") is not None]
+    if conns:
+        m["connections"] = min(conns)
+    n_ok = sum(1 for r in recs if r["ok"])
+    m["ok"] = 2 * n_ok > rounds
+    m["why"] = [] if m["ok"] else ["sustained in %d of %d rounds" % (n_ok, rounds)] + next(
+        (r["why"] for r in recs if not r["ok"]), [])
+    return m
+
+
 def describe(sid, o):
     if sid.startswith("fanin@"):
         return "fan-in QoS %s: 16 pub -> 1 sub on `bench/fanin/+`" % sid[-1]
@@ -190,6 +226,7 @@ def main():
     a.add_argument("--duration", type=float)
     a.add_argument("--conns", type=int)
     a.add_argument("--pairs", type=int)
+    a.add_argument("--rounds", type=int, default=1)
     o = a.parse_args()
 
     with open(o.runs) as f:
@@ -200,34 +237,67 @@ def main():
     # A run repeated because of other load on the machine replaces the earlier one.
     latest = OrderedDict()
     for r in runs:
-        latest[(r["scenario"], r["broker"], r["rate"])] = r
+        latest[(r["scenario"], r["broker"], r["rate"], r.get("round", 1))] = r
     repeated = len(runs) - len(latest)
     runs = list(latest.values())
-    groups = OrderedDict()
+    same = OrderedDict()  # (scenario, broker, rate) -> its runs, one a round
+    by_round = OrderedDict()  # round -> scenario -> runs
     for r in runs:
-        groups.setdefault(r["scenario"], []).append(r)
+        same.setdefault((r["scenario"], r["broker"], r["rate"]), []).append(r)
+        by_round.setdefault(r.get("round", 1), OrderedDict()).setdefault(
+            r["scenario"], []).append(r)
+    rounds = max(o.rounds, len(by_round))
+    groups = OrderedDict()
+    for (sid, _, _), rs in same.items():
+        groups.setdefault(sid, []).append(merge_rounds(rs, rounds))
+
+    def per_round(sid, figure):
+        """ '' for one round, else ' (rounds: a, b, c)' with each round's figure."""
+        if rounds == 1:
+            return ""
+        figs = [figure(g[sid]) if sid in g else "-" for g in by_round.values()]
+        return " (rounds: %s)" % ", ".join(figs)
+
+    def round_head(rs):
+        return fmt_ratio(throughput_rows("", rs, [])[1])
+
+    def round_p99(rs):
+        pa, pb = latency_rows("", rs)[1]
+        return "%s vs %s" % (num(pa), num(pb))
+
+    def round_idle(rs):
+        va, vb = idle_rows(rs)[1]
+        return "%s vs %s" % (num(va), num(vb))
 
     rows, targets, notes = [], [], []
+    med = "median " if rounds > 1 else ""
     for sid, rs in groups.items():
         label = describe(sid, o)
         role = rs[0]["role"]
         if role == "throughput":
             srows, head = throughput_rows(sid, rs, notes)
             if head is not None:
-                targets.append("%s: %.2fx msgs per broker CPU-s -> %s" % (
-                    label, head, "met" if head >= TARGET_THROUGHPUT else "MISSED"))
+                targets.append("%s: %s%.2fx msgs per broker CPU-s%s -> %s" % (
+                    label, med, head, per_round(sid, round_head),
+                    "met" if head >= TARGET_THROUGHPUT else "MISSED"))
         elif role == "latency":
             srows, (pa, pb) = latency_rows(sid, rs)
             if pa is not None and pb is not None:
-                targets.append("%s: p99 %s us vs %s us -> %s" % (
-                    label, num(pa), num(pb), "met" if pb < pa else "MISSED"))
+                targets.append("%s: %sp99 %s us vs %s us%s -> %s" % (
+                    label, med, num(pa), num(pb), per_round(sid, round_p99),
+                    "met" if pb < pa else "MISSED"))
         else:
             srows, (va, vb) = idle_rows(rs)
             if va is not None and vb is not None:
-                targets.append("%s: %s vs %s bytes per connection -> %s" % (
-                    label, num(va), num(vb), "met" if vb <= va else "MISSED"))
+                targets.append("%s: %s%s vs %s bytes per connection%s -> %s" % (
+                    label, med, num(va), num(vb), per_round(sid, round_idle),
+                    "met" if vb <= va else "MISSED"))
         for i, r in enumerate(srows):
             rows.append(((label if i == 0 else ""),) + r)
+    if rounds > 1:
+        notes.insert(0, "each figure is the median of %d rounds (the runs of a rung in the "
+                     "rounds that reached it); a rung counts as sustained when it was in most "
+                     "rounds; the targets list each round's figure, Mosquitto's first." % rounds)
 
     if any("--quick" in h for h in header if h.startswith("command:")):
         notes.append("--quick: one low rung per ladder and fewer connections, a smoke test of "
