@@ -1,12 +1,10 @@
 #include "broker/net/poller.h"
 
+#include <poll.h>
 #include <spdlog/spdlog.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <boost/asio/detail/reactor.hpp>
-#include <boost/asio/detail/reactor_op.hpp>
-#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -16,91 +14,43 @@
 
 namespace meshmq::net {
 
-namespace asio_detail = boost::asio::detail;
+namespace {
+// Marks the reactor's descriptor among the clients in the epoll set.
+char reactor_tag;
+}  // namespace
 
-// Asio's reactor operations for sockets (read_some, write_some) first try their system call and,
-// while it would block, wait in the reactor's queue without touching the epoll set; async_wait
-// never tries, so every start re-registers interest with an EPOLL_CTL_MOD. This operation's try
-// is the fetch of the ready sockets, so arming it again after a pass costs no system call.
-// (Asio internals: Boost 1.74's epoll_reactor, as Debian ships it.)
-struct Poller::Watch {
-  struct Op final : asio_detail::reactor_op {
-    explicit Op(Poller* p)
-        : reactor_op(boost::system::error_code(), &Op::perform, &Op::complete), poller(p) {}
-
-    static status perform(reactor_op* base) {
-      Poller* p = static_cast<Op*>(base)->poller;
-      if (p == nullptr) return done;
-      const int n = p->fetch();
-      if (n <= 0) return not_done;  // stays armed: the reactor calls again on the next edge
-      // A full batch may leave sockets unreported: the next arming tries again at once.
-      return n == kBatch ? done : done_and_exhausted;
-    }
-
-    static void complete(void* owner, asio_detail::scheduler_operation* base,
-                         const boost::system::error_code& ec, std::size_t) {
-      auto* op = static_cast<Op*>(base);
-      Poller* p = op->poller;
-      if (p == nullptr) {
-        delete op;  // the poller went first and left it to the reactor
-        return;
-      }
-      p->watch_->armed = false;
-      if (owner == nullptr) return;  // the io_context is being destroyed
-      if (ec) {
-        // Cancelled by stop(); armed again if start() came meanwhile.
-        p->wait();
-        return;
-      }
-      p->dispatch();
-    }
-
-    Poller* poller;
-  };
-
-  Watch(asio_detail::reactor& r, Poller* p) : reactor(r), op(new Op(p)) {}
-
-  asio_detail::reactor& reactor;
-  asio_detail::reactor::per_descriptor_data data = nullptr;
-  Op* op;  // the reactor's while armed, ours otherwise
-  bool armed = false;
-};
-
-Poller::Poller(boost::asio::io_context& ctx) : ctx_(ctx) {
+Poller::Poller(boost::asio::io_context& ctx) : ctx_(ctx), asio_(ctx) {
   epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epfd_ < 0) throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
-  auto& reactor = boost::asio::use_service<asio_detail::reactor>(
-      static_cast<boost::asio::execution_context&>(ctx));
-  reactor.init_task();
-  watch_ = std::make_unique<Watch>(reactor, this);
-  if (const int err = reactor.register_descriptor(epfd_, watch_->data); err != 0) {
-    reactor.cleanup_descriptor_data(watch_->data);
-    delete watch_->op;
+  epoll_event ev{};
+  ev.events = EPOLLIN;  // level-triggered: reported until a poll() has run the reactor
+  ev.data.ptr = &reactor_tag;
+  if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, asio_.reactor_fd(), &ev) != 0) {
+    const int err = errno;
     ::close(epfd_);
-    throw std::runtime_error(std::string("watching the epoll set: ") + std::strerror(err));
+    throw std::runtime_error(std::string("watching Asio's reactor: ") + std::strerror(err));
   }
 }
 
 Poller::~Poller() {
-  Watch& w = *watch_;
-  if (w.armed) {
-    w.op->poller = nullptr;  // queued in the reactor or the scheduler, which frees it
-  } else {
-    delete w.op;
-  }
-  w.reactor.deregister_descriptor(epfd_, w.data, true);
-  w.reactor.cleanup_descriptor_data(w.data);
   ::close(epfd_);
+}
+
+void Poller::run() {
+  while (turn(-1)) {
+  }
+}
+
+bool Poller::run_once(std::chrono::milliseconds timeout) {
+  return turn(static_cast<int>(timeout.count()));
 }
 
 void Poller::start() {
   stopped_ = false;
-  wait();
 }
 
 void Poller::stop() {
   stopped_ = true;
-  watch_->reactor.cancel_ops(epfd_, watch_->data);
 }
 
 int Poller::add(int fd, Client& client) {
@@ -118,31 +68,59 @@ void Poller::remove(int fd, Client& client) {
   }
 }
 
-void Poller::wait() {
-  Watch& w = *watch_;
-  if (stopped_ || w.armed) return;
-  w.armed = true;
-  // Speculative: fetches at once what became ready during the pass, and otherwise waits in the
-  // reactor's queue. The reactor, this and dispatch() run on one thread: an edge of the epoll
-  // descriptor while the operation is out of the queue is seen at the next arming.
-  w.reactor.start_op(asio_detail::reactor::read_op, epfd_, w.data, w.op, false, true);
-}
-
-int Poller::fetch() {
-  const int n = ::epoll_wait(epfd_, events_.data(), kBatch, 0);
+bool Poller::turn(int timeout_ms) {
+  if (ctx_.stopped()) return false;
+  // Wait only when nothing is left to do: no deferred work, no ready descriptors left over from a
+  // full batch, no Asio handler ready to run.
+  const bool may_block = timeout_ms != 0 && deferred_.empty() && !more_ready_;
+  const bool asio_idle = asio_.idle(may_block);
+  const int timeout = may_block && asio_idle ? timeout_ms : 0;
+  bool poll_asio = !asio_idle;
+  int n = 0;
+  if (stopped_) {
+    // Watch the reactor only: the sockets' edges stay queued in the set for start().
+    pollfd pfd{asio_.reactor_fd(), POLLIN, 0};
+    n = ::poll(&pfd, 1, timeout);
+    poll_asio = poll_asio || n > 0;
+    n = 0;
+  } else {
+    n = ::epoll_wait(epfd_, events_.data(), kBatch, timeout);
+  }
+  if (timeout != 0) asio_.unblocked();
   if (n < 0) {
     if (errno != EINTR) spdlog::error("epoll_wait: {}", std::strerror(errno));
-    return -1;
+    n = 0;
   }
-  batch_size_ = n;
-  return n;
+  more_ready_ = n == kBatch;
+  batch_size_ = 0;
+  for (int i = 0; i < n; ++i) {
+    if (events_[i].data.ptr == &reactor_tag) {
+      poll_asio = true;
+    } else {
+      events_[batch_size_++] = events_[i];
+    }
+  }
+  const bool dispatched = batch_size_ > 0;
+  if (dispatched) {
+    dispatch();
+    run_deferred();  // the replies to what was read leave before Asio's handlers run
+  }
+  if (poll_asio) {
+    // Bounded, so a stream of posts from other workers cannot hold off this worker's sockets:
+    // what is left keeps the next turn from waiting.
+    // A poll_one() that finds the reactor's place at the front of the queue runs the reactor
+    // (an epoll_wait) before it looks further: stop as soon as no handler is left, rather than
+    // poll() once more to find that out.
+    for (int i = 0; i < kHandlersPerTurn; ++i) {
+      if (ctx_.poll_one() == 0 || asio_.idle(false)) break;
+    }
+  }
+  run_deferred();  // what the handlers deferred, or what an earlier turn left for this one
+  if (dispatched) pace();
+  return true;
 }
 
 void Poller::dispatch() {
-  if (stopped_) {
-    batch_size_ = 0;
-    return;
-  }
   if (counters_ != nullptr) {
     pacer_.pass_started(Pacer::Clock::now(), counters_->packets_received.total());
   }
@@ -154,9 +132,6 @@ void Poller::dispatch() {
   }
   batch_size_ = batch_next_ = 0;
   dispatching_ = false;
-  run_deferred();
-  pace();
-  wait();
 }
 
 void Poller::set_pacing(std::chrono::microseconds window, core::WorkerCounters* counters) {
@@ -182,17 +157,12 @@ void Poller::pace() {
 }
 
 void Poller::defer(std::shared_ptr<Client> client) {
+  // The loop does not wait while this is not empty.
   deferred_.push_back(std::move(client));
-  if (dispatching_ || deferred_posted_) return;
-  deferred_posted_ = true;
-  boost::asio::post(ctx_, [this] {
-    deferred_posted_ = false;
-    run_deferred();
-  });
 }
 
 void Poller::run_deferred() {
-  // What the clients defer while this runs waits for the next pass (defer() posts it).
+  // What the clients defer while this runs waits for the next run.
   running_.swap(deferred_);
   for (auto& client : running_) client->on_deferred();
   running_.clear();

@@ -78,7 +78,7 @@ void WorkerPool::start() {
       t_worker = i;
       // A pause of 200 us would otherwise end up to 50 us late (the default timer slack).
       if (paced) ::prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
-      w.ctx.run();
+      w.poller->run();
     });
   }
 }
