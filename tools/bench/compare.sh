@@ -39,7 +39,7 @@ pinned to separate cores) and prints one table: scenario | metric | mosquitto | 
   --meshmq PATH      broker binary (default build/broker/meshmq)
   --bench PATH       meshmq-bench binary (default build/tools/bench/meshmq-bench)
   --mosquitto PATH   default: mosquitto on PATH, else /usr/sbin/mosquitto
-  --build            run scripts/build.sh release meshmq meshmq-bench first
+  --build            run scripts/build.sh release meshmq meshmq-bench loopback-echo first
   --rev REV          build meshmq and meshmq-bench from a clean export of git revision REV
                      (git archive, into the results dir) and measure those: the checkout may
                      hold someone's uncommitted work
@@ -138,10 +138,12 @@ if [ -n "$REV" ]; then
   echo "building $REV ($(git -C "$ROOT" rev-parse --short "$REV")) in $SRC ..." >&2
   "$SRC/scripts/build.sh" release meshmq meshmq-bench >"$RESULTS/build.log" 2>&1 ||
     { tail -30 "$RESULTS/build.log" >&2; die "build failed (see $RESULTS/build.log)"; }
+  "$SRC/scripts/build.sh" release loopback-echo >>"$RESULTS/build.log" 2>&1 || true  # older revs
 elif [ "$BUILD" = 1 ] || { [ -z "$MESHMQ" ] && [ ! -x "$ROOT/build/broker/meshmq" ]; } ||
      { [ -z "$BENCH" ] && [ ! -x "$ROOT/build/tools/bench/meshmq-bench" ]; }; then
   "$ROOT/scripts/build.sh" release meshmq meshmq-bench >"$RESULTS/build.log" 2>&1 ||
     { tail -30 "$RESULTS/build.log" >&2; die "build failed (see $RESULTS/build.log)"; }
+  "$ROOT/scripts/build.sh" release loopback-echo >>"$RESULTS/build.log" 2>&1 || true
 fi
 MESHMQ=${MESHMQ:-$SRC/build/broker/meshmq}
 BENCH=${BENCH:-$SRC/build/tools/bench/meshmq-bench}
@@ -150,6 +152,12 @@ BENCH=${BENCH:-$SRC/build/tools/bench/meshmq-bench}
 mkdir -p "$RESULTS/bin"
 cp "$MESHMQ" "$RESULTS/bin/meshmq"
 cp "$BENCH" "$RESULTS/bin/meshmq-bench"
+# The latency scenario's control (no broker), built next to meshmq-bench; skipped if missing.
+ECHO_BIN=
+if [ -x "$(dirname "$BENCH")/loopback-echo" ]; then
+  cp "$(dirname "$BENCH")/loopback-echo" "$RESULTS/bin/loopback-echo"
+  ECHO_BIN=$RESULTS/bin/loopback-echo
+fi
 MESHMQ_SRC=$MESHMQ
 MESHMQ=$RESULTS/bin/meshmq BENCH=$RESULTS/bin/meshmq-bench
 # Builds with an HTTP endpoint would bind its default port 8080; the benchmark needs none of it.
@@ -400,6 +408,12 @@ for ROUND in $(seq "$ROUNDS"); do
         ladder "$s" "2500 5000 10000 20000 40000 80000" pairs -c "$PAIRS" -q 0 -s 64 \
           --ifaddr 127.0.0.2,127.0.0.3 --threads 1 -R 5000 --max-pending 200 ;;
       latency)
+        # The machine's own round trip at the same rate, no broker: its stalls are every broker's.
+        if [ -n "$ECHO_BIN" ]; then
+          printf "%-32s " "control-loopback-echo-r$ROUND" >&2
+          "$ECHO_BIN" --rate "$LAT_RATE" -d "$LAT_DURATION" --echo-cpu "$BROKER_CPU" \
+            --send-cpu "$TOOL_CPU" | tee -a "$RESULTS/control.jsonl" >&2 || true
+        fi
         for q in ${LAT_QOS//,/ }; do
           for kind in $KINDS; do
             measure "latency@$q" "$kind" "$LAT_RATE" latency "$LAT_DURATION" latency -c 10 -q "$q" \
@@ -418,6 +432,7 @@ ELAPSED=$(( $(date +%s) - START ))
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg); runs took ${ELAPSED}s ($RUN_N runs, $RETRIES repeated because of other load)" >>"$RESULTS/header.txt"
 
 "$PY" "$HERE/summarize.py" --runs "$RUNS" --header "$RESULTS/header.txt" --out "$OUT" \
-  --duration "$DURATION" --conns "$CONNS" --pairs "$PAIRS" --rounds "$ROUNDS"
+  --duration "$DURATION" --conns "$CONNS" --pairs "$PAIRS" --rounds "$ROUNDS" \
+  --control "$RESULTS/control.jsonl"
 echo "markdown: $OUT" >&2
 echo "raw JSON and logs: $RESULTS/runs" >&2

@@ -1,0 +1,125 @@
+"""summarize.py's rounds: medians, majority sustain, the latency stall rule, and the control note;
+and loopback-echo's output (LOOPBACK_ECHO names the binary; skipped without it)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import summarize  # noqa: E402
+
+
+def rec(broker, rate, rnd, ok=True, msgs=None, p99=None, max_us=None, role="throughput",
+        scenario="fanin@1"):
+    r = {"name": "%s-%s-r%d" % (broker, rate, rnd), "scenario": scenario, "broker": broker,
+         "rate": rate, "role": role, "round": rnd, "ok": ok, "why": [] if ok else ["1.00% lost"],
+         "per_publish": 1.0, "received_per_s": rate, "broker_busy": 0.5, "loss": 0.0,
+         "broker_runq": 0.0}
+    if msgs is not None:
+        r["msgs_per_cpu_s"] = msgs
+    if p99 is not None:
+        r["latency_us"] = {"p50": 40, "p99": p99, "p99_9": p99 * 2, "max": max_us or p99 * 3,
+                           "mean": 50}
+    return r
+
+
+@pytest.mark.parametrize("values,expected", [
+    ([3], 3), ([1, 3], 2), ([5, 1, 3], 3), ([None, 4, 2], 3), ([], None), ([None], None)])
+def test_median(values, expected):
+    assert summarize.median(values) == expected
+
+
+@pytest.mark.parametrize("oks,rounds,sustained", [
+    ([True, True, False], 3, True),
+    ([True, False, False], 3, False),
+    # a round that stopped climbing below the rung did not sustain it either
+    ([True, True], 4, False),
+    ([True, True, True], 4, True),
+])
+def test_merge_rounds_sustains_by_majority(oks, rounds, sustained):
+    recs = [rec("meshmq", 1000, i + 1, ok=ok, msgs=100 * (i + 1)) for i, ok in enumerate(oks)]
+    m = summarize.merge_rounds(recs, rounds)
+    assert m["ok"] is sustained
+    assert m["msgs_per_cpu_s"] == summarize.median([r["msgs_per_cpu_s"] for r in recs])
+    if not sustained:
+        assert m["why"][0] == "sustained in %d of %d rounds" % (sum(oks), rounds)
+
+
+def test_merge_rounds_takes_the_median_of_each_percentile():
+    recs = [rec("meshmq", 5000, i + 1, msgs=1, p99=p99, role="latency", scenario="latency@0")
+            for i, p99 in enumerate([100, 90000, 120])]
+    m = summarize.merge_rounds(recs, 3)
+    assert m["latency_us"]["p99"] == 120
+    assert m["latency_us"]["p50"] == 40
+
+
+@pytest.mark.parametrize("mosq,mesh,judged,expected", [
+    # (p99, max) per run; a run whose slowest message took >= 20 ms had a stall
+    ([(150, 900)] * 3, [(120, 800)] * 3, True, (150, 120)),
+    ([(150, 900), (150, 90000), (140, 900), (160, 800)], [(120, 800)] * 3, True, (150, 120)),
+    # fewer than 3 runs without a stall on one side: not judged on those
+    ([(150, 900), (50000, 90000), (60000, 95000)], [(120, 800)] * 3, False, None),
+])
+def test_stall_rows(mosq, mesh, judged, expected):
+    recs = {
+        "mosquitto": [rec("mosquitto", 5000, i + 1, p99=p, max_us=m, role="latency",
+                          scenario="latency@0") for i, (p, m) in enumerate(mosq)],
+        "meshmq": [rec("meshmq", 5000, i + 1, p99=p, max_us=m, role="latency",
+                       scenario="latency@0") for i, (p, m) in enumerate(mesh)],
+    }
+    rows, clean = summarize.stall_rows(recs)
+    stalled = sum(1 for _, m in mosq if m >= summarize.STALL_US)
+    assert rows[0][1] == "%d of %d" % (stalled, len(mosq))
+    assert clean == (expected if judged else (None, None))
+
+
+def run_summary(tmp_path, runs, rounds, control=None):
+    (tmp_path / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
+    (tmp_path / "header.txt").write_text("command: tools/bench/compare.sh --rounds %d\n" % rounds)
+    args = [sys.executable, os.path.join(os.path.dirname(__file__), "summarize.py"),
+            "--runs", str(tmp_path / "runs.jsonl"), "--header", str(tmp_path / "header.txt"),
+            "--rounds", str(rounds), "--conns", "100", "--pairs", "10"]
+    if control is not None:
+        (tmp_path / "control.jsonl").write_text("".join(json.dumps(c) + "\n" for c in control))
+        args += ["--control", str(tmp_path / "control.jsonl")]
+    return subprocess.run(args, check=True, capture_output=True, text=True, timeout=60).stdout
+
+
+def test_targets_use_the_median_and_list_each_round(tmp_path):
+    runs = []
+    for rnd, (a, b) in enumerate([(100, 200), (100, 120), (100, 180)], start=1):
+        runs += [rec("mosquitto", 1000, rnd, msgs=a), rec("meshmq", 1000, rnd, msgs=b)]
+    out = run_summary(tmp_path, runs, 3)
+    assert "median 1.80x msgs per broker CPU-s (rounds: 2.00x, 1.20x, 1.80x) -> met" in out
+
+
+def test_latency_target_is_judged_on_the_runs_without_a_stall(tmp_path):
+    runs = []
+    for rnd in range(1, 5):
+        # every other meshmq run and one Mosquitto run hold a stall of the VM
+        runs.append(rec("mosquitto", 5000, rnd, msgs=1, p99=150, max_us=90000 if rnd == 1 else 900,
+                        role="latency", scenario="latency@0"))
+        runs.append(rec("meshmq", 5000, rnd, msgs=1, p99=60000 if rnd % 2 else 120,
+                        max_us=95000 if rnd % 2 else 800, role="latency", scenario="latency@0"))
+    control = [{"rate": 5000, "p50_us": 36, "p99_us": 95, "max_us": 1400},
+               {"rate": 5000, "p50_us": 36, "p99_us": 50878, "max_us": 101000}]
+    out = run_summary(tmp_path, runs, 4, control)
+    assert "runs with a stall of the VM (slowest message >= 20 ms) | 1 of 4 | 2 of 4" in out
+    # only 2 clean meshmq runs: judged on all rounds (median of 150s vs 60000/120 pairs)
+    assert "latency QoS 0: 10 pairs: median p99 150 us vs 30,060 us" in out
+    assert "a stall of the VM (round trip >= 20 ms) in 1 of 2" in out
+
+
+def test_loopback_echo_reports_every_round_trip(tmp_path):
+    binary = os.environ.get("LOOPBACK_ECHO")
+    if not binary:
+        pytest.skip("LOOPBACK_ECHO not set")
+    out = subprocess.run([binary, "--rate", "1000", "-d", "0.3", "--echo-cpu", "-1",
+                          "--send-cpu", "-1"], check=True, capture_output=True, text=True,
+                         timeout=30).stdout
+    result = json.loads(out)
+    assert result["round_trips"] == 300
+    assert 0 < result["p50_us"] <= result["p99_us"] <= result["max_us"]
+    assert isinstance(result["stalls_at_s"], list)
