@@ -78,6 +78,35 @@ def free_port() -> int:
 FREE_PORT = "<free port>"
 
 
+def listens(pid: int, port: int) -> bool:
+    """Whether process `pid` holds a socket listening on TCP `port`. A port from free_port() can be
+    taken by another test running in parallel (another broker's HTTP port, say) before this broker
+    binds it; then the port accepts although this broker is not listening yet."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(fields[9])
+        except OSError:
+            continue
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return True
+    return False
+
+
 def port_accepts(port: int, host: str = HOST) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):
@@ -252,7 +281,8 @@ class Broker:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 return False, f"exited with code {self.proc.returncode} before accepting"
-            if all(port_accepts(p) for p in [self.port, *self.ports.values()]):
+            ports = [self.port, *self.ports.values()]
+            if all(listens(self.proc.pid, p) and port_accepts(p) for p in ports):
                 return True, ""
             time.sleep(0.02)
         return False, f"port {self.port} not accepting after {timeout}s"
