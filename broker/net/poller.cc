@@ -106,11 +106,10 @@ bool Poller::turn(int timeout_ms) {
     run_deferred();  // the replies to what was read leave before Asio's handlers run
   }
   if (poll_asio) {
-    // Bounded, so a stream of posts from other workers cannot hold off this worker's sockets:
-    // what is left keeps the next turn from waiting.
-    // A poll_one() that finds the reactor's place at the front of the queue runs the reactor
-    // (an epoll_wait) before it looks further: stop as soon as no handler is left, rather than
-    // poll() once more to find that out.
+    // Bounded, so a stream of posts from other workers cannot hold off this worker's sockets
+    // (what is left keeps the next turn from waiting). And stopped as soon as no handler is
+    // left: a poll_one() that finds the reactor first in the queue runs it, an epoll_wait, just
+    // to find that out.
     for (int i = 0; i < kHandlersPerTurn; ++i) {
       if (ctx_.poll_one() == 0 || asio_.idle(false)) break;
     }

@@ -315,11 +315,11 @@ def main():
                 srows += extra
             if ca is not None and cb is not None:
                 # Enough runs without a stall of the VM on both sides: judge on those.
-                targets.append("%s: p99 of the runs without a stall %s us vs %s us (all rounds: "
-                               "%s%s) -> %s" % (label, num(ca), num(cb), med.strip() or "p99",
-                                                per_round(sid, round_p99).strip(" ()")
-                                                if rounds > 1 else "", "met" if cb < ca else
-                                                "MISSED"))
+                targets.append("%s: p99 of the runs without a stall %s us vs %s us (median of all "
+                               "rounds %s us vs %s us; %s) -> %s" % (
+                                   label, num(ca), num(cb), num(pa), num(pb),
+                                   per_round(sid, round_p99)[2:-1],
+                                   "met" if cb < ca else "MISSED"))
             elif pa is not None and pb is not None:
                 targets.append("%s: %sp99 %s us vs %s us%s -> %s" % (
                     label, med, num(pa), num(pb), per_round(sid, round_p99),
