@@ -25,6 +25,15 @@ def _stuck_subscriber(port: int, topic: str) -> socket.socket:
     s.settimeout(WAIT)
     s.connect((HOST, port))
     s.sendall(connect_pkt(uid("stuck")) + subscribe_pkt(1, [(topic, 0)]))
+    # CONNACK (4 bytes) and SUBACK (5): the subscription is in place before the flood starts,
+    # rather than after a fixed sleep, which left to timing whether the broker had anything to
+    # flush when it was stopped.
+    got = b""
+    while len(got) < 9:
+        chunk = s.recv(9 - len(got))
+        assert chunk, f"broker closed the stuck subscriber after {got.hex()}"
+        got += chunk
+    assert got[0] == 0x20 and got[3] == 0 and got[4] == 0x90, got.hex()
     return s
 
 
@@ -47,7 +56,6 @@ def test_sigterm_stops_accepting_turns_unready_and_exits_cleanly(broker, client)
     victim.connect()
     topic = f"stuck/{uid()}"
     stuck = _stuck_subscriber(broker.port, topic)
-    time.sleep(0.2)  # its SUBSCRIBE is handled before the flood starts
     _flood(client, topic, 16 * 1024 * 1024)
     assert broker.http("/readyz")[0] == 200
 
@@ -73,7 +81,6 @@ def test_sigterm_stops_accepting_turns_unready_and_exits_cleanly(broker, client)
 def test_stop_longer_than_the_grace_period_exits_anyway(broker, client):
     topic = f"stuck/{uid()}"
     stuck = _stuck_subscriber(broker.port, topic)
-    time.sleep(0.2)
     _flood(client, topic, 16 * 1024 * 1024)
     started = time.monotonic()
     broker.proc.send_signal(signal.SIGTERM)
