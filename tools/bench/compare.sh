@@ -39,7 +39,8 @@ pinned to separate cores) and prints one table: scenario | metric | mosquitto | 
   --meshmq PATH      broker binary (default build/broker/meshmq)
   --bench PATH       meshmq-bench binary (default build/tools/bench/meshmq-bench)
   --mosquitto PATH   default: mosquitto on PATH, else /usr/sbin/mosquitto
-  --build            run scripts/build.sh release meshmq meshmq-bench loopback-echo first
+  --build            run scripts/build.sh release meshmq meshmq-bench loopback-echo stall-watch
+                     first
   --rev REV          build meshmq and meshmq-bench from a clean export of git revision REV
                      (git archive, into the results dir) and measure those: the checkout may
                      hold someone's uncommitted work
@@ -138,12 +139,13 @@ if [ -n "$REV" ]; then
   echo "building $REV ($(git -C "$ROOT" rev-parse --short "$REV")) in $SRC ..." >&2
   "$SRC/scripts/build.sh" release meshmq meshmq-bench >"$RESULTS/build.log" 2>&1 ||
     { tail -30 "$RESULTS/build.log" >&2; die "build failed (see $RESULTS/build.log)"; }
-  "$SRC/scripts/build.sh" release loopback-echo >>"$RESULTS/build.log" 2>&1 || true  # older revs
+  "$SRC/scripts/build.sh" release loopback-echo stall-watch >>"$RESULTS/build.log" 2>&1 ||
+    true  # older revs have neither
 elif [ "$BUILD" = 1 ] || { [ -z "$MESHMQ" ] && [ ! -x "$ROOT/build/broker/meshmq" ]; } ||
      { [ -z "$BENCH" ] && [ ! -x "$ROOT/build/tools/bench/meshmq-bench" ]; }; then
   "$ROOT/scripts/build.sh" release meshmq meshmq-bench >"$RESULTS/build.log" 2>&1 ||
     { tail -30 "$RESULTS/build.log" >&2; die "build failed (see $RESULTS/build.log)"; }
-  "$ROOT/scripts/build.sh" release loopback-echo >>"$RESULTS/build.log" 2>&1 || true
+  "$ROOT/scripts/build.sh" release loopback-echo stall-watch >>"$RESULTS/build.log" 2>&1 || true
 fi
 MESHMQ=${MESHMQ:-$SRC/build/broker/meshmq}
 BENCH=${BENCH:-$SRC/build/tools/bench/meshmq-bench}
@@ -158,6 +160,16 @@ if [ -x "$(dirname "$BENCH")/loopback-echo" ]; then
   cp "$(dirname "$BENCH")/loopback-echo" "$RESULTS/bin/loopback-echo"
   ECHO_BIN=$RESULTS/bin/loopback-echo
 fi
+# Beside each latency run: did the broker's or the tool's core stop running anything (a stall of
+# the VM, not of a broker)? Next to meshmq-bench, else in this checkout's build; skipped if missing.
+WATCH_BIN=
+for w in "$(dirname "$BENCH")/stall-watch" "$ROOT/build/tools/bench/stall-watch"; do
+  if [ -x "$w" ]; then
+    cp "$w" "$RESULTS/bin/stall-watch"
+    WATCH_BIN=$RESULTS/bin/stall-watch
+    break
+  fi
+done
 MESHMQ_SRC=$MESHMQ
 MESHMQ=$RESULTS/bin/meshmq BENCH=$RESULTS/bin/meshmq-bench
 # Builds with an HTTP endpoint would bind its default port 8080; the benchmark needs none of it.
@@ -305,6 +317,12 @@ run() {
   t0=$(now)
   local fifo=$dir/stderr.fifo
   mkfifo "$fifo"
+  local wpid=
+  if [ "$role" = latency ] && [ -n "$WATCH_BIN" ]; then
+    "$WATCH_BIN" --cpus "$BROKER_CPU,$TOOL_CPU" >"$dir/stall-watch.json" 2>>"$dir/bench.err" &
+    wpid=$!
+    PIDS+=("$wpid")
+  fi
   taskset -c "$TOOL_CPU" "$BENCH" scenario "$@" -h 127.0.0.1 -p "$port" --quiet \
     --json "$dir/bench.json" 2>"$fifo" &
   local tpid=$!
@@ -333,6 +351,7 @@ run() {
   fi
   wait "$tpid" || rc=$?
   cpu1=$(cpu_ticks "$BROKER_PID"); cs1=$(ctxsw "$BROKER_PID"); t1=$(now)
+  if [ -n "$wpid" ]; then kill -TERM "$wpid" 2>/dev/null; wait "$wpid" || true; fi
   wait "$catpid" || true
   exec 3<&-
   rm -f "$fifo"

@@ -10,7 +10,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,23 +23,14 @@
 #include <thread>
 #include <vector>
 
+#include "tools/bench/cores.h"
 #include "tools/bench/histogram.h"
+#include "tools/bench/payload.h"
 
 namespace {
 
-std::uint64_t now_ns() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                        std::chrono::steady_clock::now().time_since_epoch())
-                                        .count());
-}
-
-void pin(int cpu) {
-  if (cpu < 0) return;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  sched_setaffinity(0, sizeof set, &set);
-}
+using meshmq::bench::now_ns;
+using meshmq::bench::pin_to_core;
 
 void check(bool ok, const char* what) {
   if (!ok) throw std::runtime_error(std::string(what) + ": " + std::strerror(errno));
@@ -98,10 +88,10 @@ int main(int argc, char** argv) {
   try {
     auto [client, server] = connect_pair();
     std::thread echoer([fd = server, echo_cpu] {
-      pin(echo_cpu);
+      pin_to_core(echo_cpu);
       echo(fd);
     });
-    pin(send_cpu);
+    pin_to_core(send_cpu);
     meshmq::bench::Histogram hist;
     const auto interval = static_cast<std::uint64_t>(1e9 / rate);
     const auto total = static_cast<std::uint64_t>(rate * seconds);

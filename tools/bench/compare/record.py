@@ -15,6 +15,15 @@ SENT_MIN = 0.90
 DELIVERED_MIN = 0.95
 
 
+def read_json(path):
+    """The JSON document at path, or None when it is missing or cut short."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
 def main():
     a = argparse.ArgumentParser()
     a.add_argument("--runs", required=True)
@@ -39,14 +48,10 @@ def main():
     a.add_argument("--args", default="")
     o = a.parse_args()
 
-    path = os.path.join(o.dir, "bench.json")
-    bench = None
-    if os.path.exists(path):
-        try:
-            with open(path) as f:
-                bench = json.load(f)
-        except ValueError:
-            bench = None
+    bench = read_json(os.path.join(o.dir, "bench.json"))
+    # stall-watch beside a latency run: the gaps in which the broker's or the tool's core ran
+    # nothing at all (a stall of the VM, whatever the broker did).
+    watch = read_json(os.path.join(o.dir, "stall-watch.json"))
 
     tck = o.clk_tck
     cpu_window = (o.cpu[2] - o.cpu[0]) / tck if o.ready and min(o.cpu) >= 0 else 0.0
@@ -75,6 +80,8 @@ def main():
         "rss_kib": {"before": o.rss[0], "ready": o.rss[1], "late": o.rss[2]},
         "ok": False, "why": [],
     }
+    if watch is not None:
+        rec["vm_gaps"] = watch.get("gaps", [])
     why = rec["why"]
     if not o.ready:
         why.append("no ready line")
@@ -140,15 +147,17 @@ def main():
     lat = rec["latency_us"]
     def pct(x):
         return "-" if x is None else "%.0f%%" % (100 * x)
+    gaps = "".join(" | core %d stopped %.0f ms" % (g["cpu"], g["ms"])
+                   for g in rec.get("vm_gaps", []))
     print("sent %.0f/s recv %.0f/s loss %.3f%% | broker %.2f CPU-s, %s busy, %s msgs/CPU-s, "
           "%s context switches/msg "
-          "| tool %s busy | waited for CPU: broker %s tool %s | p50 %.0fus p99 %.0fus%s" % (
+          "| tool %s busy | waited for CPU: broker %s tool %s | p50 %.0fus p99 %.0fus%s%s" % (
               rec["sent_per_s"], rec["received_per_s"], 100 * rec["loss"], cpu_window,
               pct(rec["broker_busy"]),
               "%.0f" % rec["msgs_per_cpu_s"] if "msgs_per_cpu_s" in rec else "-",
               "%.2f" % rec["ctxsw_per_msg"] if "ctxsw_per_msg" in rec else "-",
               pct(rec["tool_busy"]), pct(rec["broker_runq"]), pct(rec["tool_runq"]), lat["p50"] or 0, lat["p99"] or 0,
-              "" if rec["ok"] else "  [not sustained: " + "; ".join(why) + "]"))
+              gaps, "" if rec["ok"] else "  [not sustained: " + "; ".join(why) + "]"))
 
 
 if __name__ == "__main__":

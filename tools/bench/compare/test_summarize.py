@@ -1,9 +1,12 @@
 """summarize.py's rounds: medians, majority sustain, the latency stall rule, and the control note;
-and loopback-echo's output (LOOPBACK_ECHO names the binary; skipped without it)."""
+and the output of loopback-echo and stall-watch (LOOPBACK_ECHO and STALL_WATCH name the binaries;
+skipped without them)."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -12,7 +15,7 @@ import summarize  # noqa: E402
 
 
 def rec(broker, rate, rnd, ok=True, msgs=None, p99=None, max_us=None, role="throughput",
-        scenario="fanin@1"):
+        scenario="fanin@1", vm_gaps=None):
     r = {"name": "%s-%s-r%d" % (broker, rate, rnd), "scenario": scenario, "broker": broker,
          "rate": rate, "role": role, "round": rnd, "ok": ok, "why": [] if ok else ["1.00% lost"],
          "per_publish": 1.0, "received_per_s": rate, "broker_busy": 0.5, "loss": 0.0,
@@ -22,6 +25,8 @@ def rec(broker, rate, rnd, ok=True, msgs=None, p99=None, max_us=None, role="thro
     if p99 is not None:
         r["latency_us"] = {"p50": 40, "p99": p99, "p99_9": p99 * 2, "max": max_us or p99 * 3,
                            "mean": 50}
+    if vm_gaps is not None:
+        r["vm_gaps"] = vm_gaps
     return r
 
 
@@ -73,6 +78,55 @@ def test_stall_rows(mosq, mesh, judged, expected):
     stalled = sum(1 for _, m in mosq if m >= summarize.STALL_US)
     assert rows[0][1] == "%d of %d" % (stalled, len(mosq))
     assert clean == (expected if judged else (None, None))
+
+
+GAP = [{"cpu": 1, "at_s": 4.2, "ms": 101.0}]
+
+
+@pytest.mark.parametrize("mosq,mesh,expected,slow_but_clean", [
+    # (p99, max, stall-watch's gaps) per run: stall-watch decides, not the slowest message
+    ([(150, 900, [])] * 3, [(120, 800, [])] * 3, (150, 120), ("0 of 3", "0 of 3")),
+    # a slow meshmq run without a stall of the VM counts against meshmq (its p99 stays in) ...
+    ([(150, 900, [])] * 3, [(120, 800, []), (30000, 90000, []), (130, 800, [])], (150, 130),
+     ("0 of 3", "1 of 3")),
+    # ... and a run with one is left out even when no message was slow
+    ([(150, 900, []), (100, 900, GAP), (140, 900, []), (160, 900, [])], [(120, 800, [])] * 3,
+     (150, 120), ("0 of 3", "0 of 3")),
+])
+def test_stall_rows_with_stall_watch(mosq, mesh, expected, slow_but_clean):
+    recs = {
+        br: [rec(br, 5000, i + 1, p99=p, max_us=m, role="latency", scenario="latency@0",
+                 vm_gaps=g) for i, (p, m, g) in enumerate(runs)]
+        for br, runs in (("mosquitto", mosq), ("meshmq", mesh))
+    }
+    rows, clean = summarize.stall_rows(recs)
+    assert rows[0][0] == "runs with a stall of the VM (stall-watch: a core ran nothing for >= 20 ms)"
+    assert rows[0][1] == "%d of %d" % (sum(1 for *_, g in mosq if g), len(mosq))
+    assert rows[1][1:3] == slow_but_clean
+    assert clean == expected
+
+
+def test_stall_watch_reports_a_stopped_process():
+    binary = os.environ.get("STALL_WATCH")
+    if not binary:
+        pytest.skip("STALL_WATCH not set")
+    # Stopping the watcher stands in for the VM not running its core: it wakes 300 ms late.
+    proc = subprocess.Popen([binary, "--cpus", "0", "--gap-ms", "100"], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGSTOP)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGCONT)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    result = json.loads(out)
+    assert result["cpus"] == [0] and result["gap_ms"] == 100
+    assert any(g["cpu"] == 0 and g["ms"] >= 250 and 0.1 < g["at_s"] < 0.6
+               for g in result["gaps"]), result
 
 
 def run_summary(tmp_path, runs, rounds, control=None):
