@@ -42,6 +42,11 @@ void common(CLI::App& app, Options& o, bool publishes, bool subscribes) {
       ->capture_default_str();
   app.add_option("--json", o.json_file, "Write the JSON summary to FILE instead of stdout");
   app.add_flag("--quiet", o.quiet, "No progress line");
+  if (subscribes) {
+    app.add_option("--latency-log", o.latency_log,
+                   "Also write every measured delivery to FILE: pairs of little-endian uint64, "
+                   "send time (CLOCK_MONOTONIC ns) and latency (ns)");
+  }
   if (publishes || subscribes) {
     app.add_option("-q,--qos", o.qos, "QoS 0, 1 or 2")->check(CLI::Range(0, 2));
     app.add_option("-t,--topic", o.topic,

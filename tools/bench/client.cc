@@ -97,7 +97,9 @@ void Client::handle_publish(const PublishView& p, std::uint64_t now) {
   }
   stats_.received.add();
   if (!header) return;
-  stats_.latency.record(now > header->sent_ns ? now - header->sent_ns : 0);
+  const std::uint64_t latency = now > header->sent_ns ? now - header->sent_ns : 0;
+  stats_.latency.record(latency);
+  if (!ctx_.options.latency_log.empty()) stats_.latency_log.push_back({header->sent_ns, latency});
   const SeqOutcome outcome =
       tracker_.record((std::uint64_t{header->run} << 32) | header->publisher, header->sequence);
   switch (outcome.kind) {

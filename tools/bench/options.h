@@ -47,6 +47,7 @@ struct Options {
   double drain_s = 5;
   bool quiet = false;
   std::string json_file;
+  std::string latency_log;  // every measured delivery, see --latency-log
 };
 
 enum class Role : std::uint8_t { kIdle, kPublisher, kSubscriber };

@@ -94,6 +94,7 @@ class Control {
  private:
   Totals totals() const;
   void merge_latency(Histogram& into) const;
+  void write_latency_log(const std::string& path) const;
   void progress(const char* phase, std::uint64_t now);
   void connect_phase();
   void measure_phase();
@@ -143,6 +144,18 @@ Totals Control::totals() const {
 void Control::merge_latency(Histogram& into) const {
   into.reset();
   for (const auto& w : workers_) into.add(w->stats().latency);
+}
+
+// After the workers are stopped. The samples go out as they are in memory (x86-64 and aarch64 are
+// little-endian, as the format says), one worker after the other: not sorted by time.
+void Control::write_latency_log(const std::string& path) const {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  for (const auto& w : workers_) {
+    const auto& log = w->stats().latency_log;
+    out.write(reinterpret_cast<const char*>(log.data()),
+              static_cast<std::streamsize>(log.size() * sizeof(WorkerStats::Sample)));
+  }
+  if (!out) std::fprintf(stderr, "meshmq-bench: could not write --latency-log %s\n", path.c_str());
 }
 
 void Control::progress(const char* phase, std::uint64_t now) {
@@ -353,6 +366,7 @@ int Control::run() {
   disconnect_phase();
 
   const Summary s = summarize_run();
+  if (!ctx_.options.latency_log.empty()) write_latency_log(ctx_.options.latency_log);
   const std::string json = to_json(ctx_.options, plan_, s);
   if (ctx_.options.json_file.empty()) {
     std::fwrite(json.data(), 1, json.size(), stdout);

@@ -79,8 +79,9 @@ run pairs_q2 "$no_errors and d['received'] > 0 and d['lost'] == 0 and d['duplica
   scenario pairs -q 2 -c 3 -d 2 -I 5
 run fanout_q1 "$no_errors and d['received'] == 20 * d['sent'] and d['lost'] == 0" \
   scenario fanout -q 1 -c 20 -d 2
-run latency "$no_errors and d['latency_us']['count'] > 0 and d['lost'] == 0" \
-  scenario latency -q 1 -c 2 --total-rate 500 -d 2
+# --latency-log: 16 bytes (send time, latency) for each measured delivery.
+run latency "$no_errors and d['latency_us']['count'] > 0 and d['lost'] == 0 and __import__('os').path.getsize('$work/latency.bin') == 16 * d['latency_us']['count']" \
+  scenario latency -q 1 -c 2 --total-rate 500 -d 2 --latency-log "$work/latency.bin"
 # pairs: each message reaches its pair's subscriber and the wildcard subscriber.
 run count_limit "$no_errors and d['sent'] == 4 * 100 and d['received'] == 800" \
   scenario pairs -q 1 -c 4 -d 0 -n 100 -I 1

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "tools/bench/histogram.h"
 
@@ -45,6 +46,14 @@ struct alignas(64) WorkerStats {
 
   Histogram latency;       // publish-to-receive, ns
   Histogram connect_time;  // TCP connect to CONNACK (SUBACK for subscribers), ns
+
+  // --latency-log only: each delivery's send time and latency, ns. Written by the worker's thread
+  // and read once it is stopped (joined), so not atomic.
+  struct Sample {
+    std::uint64_t sent_ns;
+    std::uint64_t latency_ns;
+  };
+  std::vector<Sample> latency_log;
 };
 
 // Prints the first few client errors on stderr; the summary counts all of them.
