@@ -170,6 +170,11 @@ for w in "$(dirname "$BENCH")/stall-watch" "$ROOT/build/tools/bench/stall-watch"
     break
   fi
 done
+# ... and with every delivery's send time and latency, record.py also gives the latency outside
+# the stalls stall-watch saw (README "Rounds").
+LATENCY_LOG=0
+[ -n "$WATCH_BIN" ] && "$BENCH" scenario --help 2>/dev/null | grep -q -- --latency-log &&
+  LATENCY_LOG=1
 MESHMQ_SRC=$MESHMQ
 MESHMQ=$RESULTS/bin/meshmq BENCH=$RESULTS/bin/meshmq-bench
 # Builds with an HTTP endpoint would bind its default port 8080; the benchmark needs none of it.
@@ -228,19 +233,61 @@ echo "results: $RESULTS" >&2
 
 # --- one run ----------------------------------------------------------------------------------
 CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo -1; }
+# The samples below are taken while the broker and the tool run, on their cores or next to them,
+# so they are pure bash: no command substitution, no awk or cat. Each would fork, and forks on
+# this VM take milliseconds of CPU: those of one sample delayed the latency scenario's messages
+# for ~150 ms, in every run, which put the p99 at 1-2 ms for both brokers. Each sets the variable
+# named by its second argument.
+# utime + stime, in clock ticks; -1 when the process is gone.
+cpu_ticks() {
+  local -a f
+  if read -r -a f 2>/dev/null <"/proc/$1/stat"; then
+    printf -v "$2" '%s' $((f[13] + f[14]))
+  else
+    printf -v "$2" '%s' -1
+  fi
+}
 # Nanoseconds the process's threads spent runnable but waiting for a CPU (schedstat field 2):
 # other work on the pinned cores shows up here.
 runq_ns() {
-  { cat /proc/"$1"/task/*/schedstat 2>/dev/null || echo "0 -1"; } | awk '{s += $2} END {print s}'
+  local s=0 f a b
+  for f in /proc/"$1"/task/*/schedstat; do
+    read -r a b _ 2>/dev/null <"$f" && s=$((s + b))
+  done
+  [ -e "/proc/$1" ] || s=-1
+  printf -v "$2" '%s' "$s"
 }
 # Context switches of all the process's threads (each one a sleep in epoll_wait and a wakeup).
 ctxsw() {
-  { cat /proc/"$1"/task/*/status 2>/dev/null || echo "voluntary_ctxt_switches: -1"; } |
-    awk '/ctxt_switches/ {s += $2} END {print s}'
+  local s=0 f k v
+  for f in /proc/"$1"/task/*/status; do
+    while read -r k v; do
+      case $k in voluntary_ctxt_switches: | nonvoluntary_ctxt_switches:) s=$((s + v)) ;; esac
+    done 2>/dev/null <"$f"
+  done
+  [ -e "/proc/$1" ] || s=-1
+  printf -v "$2" '%s' "$s"
 }
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-now() { date +%s.%N; }
+rss_kb() {
+  local k v r=0
+  while read -r k v _; do
+    if [ "$k" = VmRSS: ]; then r=$v; break; fi
+  done 2>/dev/null <"/proc/$1/status"
+  printf -v "$2" '%s' "$r"
+}
+now() { printf -v "$1" '%s' "$EPOCHREALTIME"; }
+now_us() { printf -v "$1" '%s' "${EPOCHREALTIME/./}"; }
+# Seconds (a decimal number) -> microseconds.
+to_us() {
+  local int=${1%%.*} frac=0
+  [[ $1 == *.* ]] && { frac=${1#*.}000000; frac=${frac:0:6}; }
+  printf -v "$2" '%s' $((10#${int:-0} * 1000000 + 10#$frac))
+}
+# `sleep` without starting a process: a read that times out on a FIFO nobody writes to.
+rm -f "$RESULTS/.nap"
+mkfifo "$RESULTS/.nap"
+exec {NAP_FD}<>"$RESULTS/.nap"
+nap() { read -r -t "$1" -u "$NAP_FD" _ || true; }
 
 free_port() {
   local p
@@ -313,48 +360,51 @@ run() {
   sleep 0.3
   local rss0 cpu0=0 tcpu0=0 rss_ready=0 t0 cpu_pub=0 tcpu_pub=0 rss_late=0 t_pub=0 cpu1 t1
   local rc=0 ready=0 line wait0=0 wait_pub=0 twait0=0 twait_pub=0 cs0=0 cs1=0
-  rss0=$(rss_kb "$BROKER_PID")
-  t0=$(now)
-  local fifo=$dir/stderr.fifo
-  mkfifo "$fifo"
-  local wpid=
+  rss_kb "$BROKER_PID" rss0
+  now t0
+  local wpid= extra=()
+  : >"$dir/bench.err"
   if [ "$role" = latency ] && [ -n "$WATCH_BIN" ]; then
     "$WATCH_BIN" --cpus "$BROKER_CPU,$TOOL_CPU" >"$dir/stall-watch.json" 2>>"$dir/bench.err" &
     wpid=$!
     PIDS+=("$wpid")
+    [ "$LATENCY_LOG" = 0 ] || extra=(--latency-log "$dir/latency.bin")
   fi
   taskset -c "$TOOL_CPU" "$BENCH" scenario "$@" -h 127.0.0.1 -p "$port" --quiet \
-    --json "$dir/bench.json" 2>"$fifo" &
+    --json "$dir/bench.json" "${extra[@]}" 2>>"$dir/bench.err" &
   local tpid=$!
   PIDS+=("$tpid")
-  exec 3<"$fifo"
-  while IFS= read -r line <&3; do
-    printf '%s\n' "$line" >>"$dir/bench.err"
-    if [[ $line == ready:* ]]; then
-      cpu0=$(cpu_ticks "$BROKER_PID"); tcpu0=$(cpu_ticks "$tpid"); t0=$(now)
-      wait0=$(runq_ns "$BROKER_PID"); twait0=$(runq_ns "$tpid"); cs0=$(ctxsw "$BROKER_PID")
-      rss_ready=$(rss_kb "$BROKER_PID")
-      ready=1
-      break
-    fi
+  # The `ready:` line (all clients connected and subscribed) starts the measured window. Polled:
+  # reading the tool's stderr through a pipe would need another process to drain it afterwards.
+  while :; do
+    while IFS= read -r line; do
+      if [[ $line == ready:* ]]; then ready=1; break; fi
+    done <"$dir/bench.err"
+    [ "$ready" = 1 ] && break
+    kill -0 "$tpid" 2>/dev/null || break
+    nap 0.01
   done
-  cat <&3 >>"$dir/bench.err" &
-  local catpid=$!
   if [ "$ready" = 1 ]; then
+    cpu_ticks "$BROKER_PID" cpu0; cpu_ticks "$tpid" tcpu0; now t0
+    runq_ns "$BROKER_PID" wait0; runq_ns "$tpid" twait0; ctxsw "$BROKER_PID" cs0
+    rss_kb "$BROKER_PID" rss_ready
     # Late in the publishing (holding) phase, before the tool stops and drains (a drain can end
-    # at once, and this VM forks slowly: leave a margin).
-    sleep "$(awk -v s="$secs" -v t0="$t0" -v t="$(now)" \
-      'BEGIN {d = (s > 3 ? s - 0.4 : 0.85 * s) - (t - t0); print (d > 0 ? d : 0)}')"
-    tcpu_pub=$(cpu_ticks "$tpid"); twait_pub=$(runq_ns "$tpid")
-    cpu_pub=$(cpu_ticks "$BROKER_PID"); wait_pub=$(runq_ns "$BROKER_PID"); t_pub=$(now)
-    rss_late=$(rss_kb "$BROKER_PID")
+    # at once: leave a margin).
+    local secs_us t_us left_us
+    to_us "$secs" secs_us
+    now_us t_us
+    left_us=$(( (secs_us > 3000000 ? secs_us - 400000 : secs_us * 85 / 100) - (t_us - ${t0/./}) ))
+    if [ "$left_us" -gt 0 ]; then
+      printf -v left_us '%d.%06d' $((left_us / 1000000)) $((left_us % 1000000))
+      nap "$left_us"
+    fi
+    cpu_ticks "$tpid" tcpu_pub; runq_ns "$tpid" twait_pub
+    cpu_ticks "$BROKER_PID" cpu_pub; runq_ns "$BROKER_PID" wait_pub; now t_pub
+    rss_kb "$BROKER_PID" rss_late
   fi
   wait "$tpid" || rc=$?
-  cpu1=$(cpu_ticks "$BROKER_PID"); cs1=$(ctxsw "$BROKER_PID"); t1=$(now)
+  cpu_ticks "$BROKER_PID" cpu1; ctxsw "$BROKER_PID" cs1; now t1
   if [ -n "$wpid" ]; then kill -TERM "$wpid" 2>/dev/null; wait "$wpid" || true; fi
-  wait "$catpid" || true
-  exec 3<&-
-  rm -f "$fifo"
   local alive=1
   kill -0 "$BROKER_PID" 2>/dev/null || alive=0
   stop_broker

@@ -9,9 +9,10 @@
 // run as having a stall of the VM when it reports a gap, whatever the broker's latency was.
 //
 //   stall-watch --cpus 1,0 [--interval-us 2000] [--gap-ms 20] [-d SECONDS]
-// Runs until SIGTERM or SIGINT (or for SECONDS), then prints one JSON line:
-//   {"cpus":[1,0],"interval_us":2000,"gap_ms":20,"watched_s":13.52,
-//    "gaps":[{"cpu":1,"at_s":5.310,"ms":101.0}]}
+// Runs until SIGTERM or SIGINT (or for SECONDS), then prints one JSON line (start_ns and at_ns
+// on CLOCK_MONOTONIC, the clock of meshmq-bench's send times; at_s from the start):
+//   {"cpus":[1,0],"interval_us":2000,"gap_ms":20,"start_ns":81234567890,"watched_s":13.52,
+//    "gaps":[{"cpu":1,"at_s":5.310,"at_ns":81239877890,"ms":101.0}]}
 #include <pthread.h>
 #include <signal.h>
 #include <time.h>
@@ -108,11 +109,14 @@ int main(int argc, char** argv) {
             [](const Gap& a, const Gap& b) { return a.from_ns < b.from_ns; });
   std::printf("{\"cpus\":[");
   for (std::size_t i = 0; i < cpus.size(); ++i) std::printf("%s%d", i ? "," : "", cpus[i]);
-  std::printf("],\"interval_us\":%llu,\"gap_ms\":%g,\"watched_s\":%.2f,\"gaps\":[",
-              static_cast<unsigned long long>(interval_us), gap_ms, watched_s);
+  std::printf(
+      "],\"interval_us\":%llu,\"gap_ms\":%g,\"start_ns\":%llu,\"watched_s\":%.2f,\"gaps\":[",
+      static_cast<unsigned long long>(interval_us), gap_ms, static_cast<unsigned long long>(start),
+      watched_s);
   for (std::size_t i = 0; i < gaps.size(); ++i) {
-    std::printf("%s{\"cpu\":%d,\"at_s\":%.3f,\"ms\":%.1f}", i ? "," : "", gaps[i].cpu,
-                static_cast<double>(gaps[i].from_ns - start) / 1e9,
+    std::printf("%s{\"cpu\":%d,\"at_s\":%.3f,\"at_ns\":%llu,\"ms\":%.1f}", i ? "," : "",
+                gaps[i].cpu, static_cast<double>(gaps[i].from_ns - start) / 1e9,
+                static_cast<unsigned long long>(gaps[i].from_ns),
                 static_cast<double>(gaps[i].length_ns) / 1e6);
   }
   std::printf("]}\n");
