@@ -369,10 +369,17 @@ def main():
                 srows += extra
             oa, ob = outside_p99(rs)
             if oa is not None and ob is not None:
-                # Every message measured outside the stalls stall-watch saw: judge on those.
-                targets.append("%s: %sp99 outside the VM's stalls %s us vs %s us%s -> %s" % (
-                    label, med, num(oa), num(ob), per_round(sid, round_outside),
-                    "met" if ob < oa else "MISSED"))
+                # Every message measured outside the stalls stall-watch saw: judge on those. Both
+                # brokers sit near the machine's own tail here, so a lower median must also be
+                # lower in most rounds: a 1 us lead that loses most rounds is a tie.
+                pairs = [outside_p99(g[sid]) for g in by_round.values() if sid in g]
+                pairs = [(x, y) for x, y in pairs if x is not None and y is not None]
+                wins = sum(1 for x, y in pairs if y < x)
+                targets.append("%s: %sp99 outside the VM's stalls %s us vs %s us%s, meshmq lower in "
+                               "%d of %d -> %s" % (
+                                   label, med, num(oa), num(ob), per_round(sid, round_outside),
+                                   wins, len(pairs),
+                                   "met" if ob < oa and 2 * wins > len(pairs) else "MISSED"))
             elif ca is not None and cb is not None:
                 # Enough runs without a stall of the VM on both sides: judge on those.
                 targets.append("%s: p99 of the runs without a stall %s us vs %s us (median of all "
