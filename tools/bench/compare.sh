@@ -28,7 +28,10 @@ pinned to separate cores) and prints one table: scenario | metric | mosquitto | 
   --duration S       seconds of publishing per throughput run (default 5; --quick 2)
   --latency-duration S   seconds of the latency runs (default 10; --quick 3)
   --latency-rate R   msg/s in total for the latency scenario (default 5000)
-  --latency-qos LIST QoS levels of the latency scenario (default 0,1)
+  --latency-qos LIST QoS levels of the latency scenario (default 0,1); each latency run has
+                     stall-watch beside it on both cores and a --latency-log, and the p99
+                     target is judged on the messages sent away from the VM's stalls
+                     (README "Rounds, and the VM's stalls")
   --conns N          connections for idle, and 2 x pairs + 1 for pairs (default 15000)
   --no-climb         run only the first two rungs of each ladder (no max-rate search)
   --rounds N         run the whole set of scenarios N times (default 1), Mosquitto first in odd
