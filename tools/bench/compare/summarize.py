@@ -4,6 +4,8 @@ import argparse
 import json
 from collections import OrderedDict
 
+from record import AFTER_GAP_NS, BEFORE_GAP_NS
+
 BROKERS = ("mosquitto", "meshmq")
 TARGET_THROUGHPUT = 1.5
 
@@ -190,8 +192,8 @@ def outside_rows(a, b):
         n = o["count"] + o["left_out"] if o else 0
         return "%.1f%%" % (100 * o["left_out"] / n) if n else "-"
 
-    rows.append(("messages left out: sent from 20 ms before to 50 ms after a stall", share(oa),
-                 share(ob), ""))
+    rows.append(("messages left out: sent from %d ms before to %d ms after a stall" % (
+        BEFORE_GAP_NS // 1_000_000, AFTER_GAP_NS // 1_000_000), share(oa), share(ob), ""))
     return rows
 
 
